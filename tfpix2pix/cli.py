@@ -1,0 +1,219 @@
+"""The `tfpix2pix` command line: parses flags, then calls the library (STYLE.md point 9).
+
+Every user error is one line on stderr and exit code 2; nothing here holds training logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the output
+
+from tfpix2pix import __version__  # noqa: E402
+from tfpix2pix import config as config_lib  # noqa: E402
+from tfpix2pix.errors import UsageError  # noqa: E402
+
+EPILOG = "Run `tfpix2pix COMMAND --help` for the flags of one command."
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2) and help text kept as written."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def add_train_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train (or resume) a pix2pix model",
+        description="Train pix2pix, or resume the run in --workdir where it stopped.\n\n"
+        "Data comes from one of: --dataset NAME (an official set, downloaded to --data-root when missing, or the "
+        "bundled facades-sample), --data-dir DIR (train/ [val/ test/] of A|B side-by-side images), or "
+        "--a-dir/--b-dir (two folders of images paired by file name).\n"
+        "A work dir that already holds a run resumes it with its saved config; flags given again may change "
+        "the stop point and intervals, not the data or the model.",
+        epilog="examples:\n  tfpix2pix train --dataset facades-sample --preset tiny --steps 100\n"
+        "  tfpix2pix train --dataset maps\n"
+        "  tfpix2pix train --data-dir ~/my_pairs --direction BtoA --workdir runs/mine --epochs 50",
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", metavar="NAME", help="official dataset name or facades-sample (default: "
+                      "facades-sample when no other data flag is given); see `tfpix2pix datasets`")
+    data.add_argument("--data-dir", metavar="DIR", help="your own data: DIR/train (and val/, test/) of A|B images")
+    data.add_argument("--a-dir", metavar="DIR", help="your own data: folder of A images (pairs with --b-dir by name)")
+    data.add_argument("--b-dir", metavar="DIR", help="your own data: folder of B images (pairs with --a-dir by name)")
+    data.add_argument("--data-root", metavar="DIR", help="where official datasets live and download to (default: data/)")
+    data.add_argument("--direction", choices=config_lib.DIRECTIONS,
+                      help="AtoB: left/A half is the input; BtoA: right/B half is (default: the dataset's own)")
+    data.add_argument("--skip-bad", action="store_true",
+                      help="train on the good files and log the bad ones, instead of stopping with their list")
+    run = parser.add_argument_group("run")
+    run.add_argument("--workdir", metavar="DIR", help="checkpoints, logs, samples, config.json (default: runs/<dataset>)")
+    run.add_argument("--preset", metavar="NAME", help="named settings: " + ", ".join(sorted(config_lib.PRESETS))
+                     + " (default: the dataset's own; tiny for tests)")
+    length = run.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=positive_int, metavar="N", help="stop at global step N (the lr schedule "
+                        "keeps its epoch-based shape)")
+    length.add_argument("--epochs", type=positive_int, metavar="N", help="train N epochs in all; the last ones "
+                        "decay the lr linearly to 0 in the preset's proportion (paper: 100 + 100)")
+    run.add_argument("--batch-size", type=positive_int, metavar="N", help="global batch size (paper: 1; 4 for the large sets)")
+    run.add_argument("--seed", type=non_negative_int, metavar="N", help="seed of weights, data order, jitter and dropout")
+    run.add_argument("--deterministic", action="store_true",
+                     help="enable TensorFlow op determinism: a resumed run ends bitwise equal to an uninterrupted one")
+    run.add_argument("--strategy", choices=config_lib.STRATEGIES, help="tf.distribute strategy (default: default)")
+    run.add_argument("--precision", choices=config_lib.PRECISIONS, help="Keras precision policy (default: float32)")
+    run.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    run.add_argument("--keep-checkpoints", type=positive_int, metavar="K", help="keep the last K checkpoints (default: 3)")
+    run.add_argument("--keep-every", type=positive_int, metavar="N", help="also keep every checkpoint whose step divides by N")
+    run.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     help="override any config field, repeatable, e.g. --set model.norm=batch --set train.log_every=10")
+    parser.set_defaults(handler=run_train)
+
+
+def resolve_train_config(args) -> tuple[config_lib.Config, str]:
+    """Turns train flags into (config, workdir): preset or saved config, then explicit flags."""
+    from tfpix2pix import datasets, workdir as workdir_lib
+
+    custom = args.data_dir or args.a_dir or args.b_dir
+    if args.dataset and custom:
+        raise UsageError("give either --dataset or your own data (--data-dir, or --a-dir with --b-dir), not both")
+    if args.dataset and args.dataset not in datasets.REGISTRY:
+        raise UsageError(f"unknown dataset {args.dataset!r}; known: {', '.join(datasets.REGISTRY)}")
+    dataset = args.dataset or (None if custom else "facades-sample")
+    name = dataset or os.path.basename(os.path.normpath(args.data_dir or args.a_dir or "custom"))
+    workdir = args.workdir or os.path.join("runs", name)
+
+    saved = config_lib.load(workdir_lib.config_path(workdir)) if workdir_lib.has_config(workdir) else None
+    preset_name = args.preset or (datasets.REGISTRY[dataset].preset if dataset else "facades")
+    base = config_lib.preset(preset_name)
+    config = saved or base
+    data_fields: dict = {}
+    if saved is None:
+        data_fields = {"dataset": dataset or "", "data_dir": args.data_dir, "a_dir": args.a_dir, "b_dir": args.b_dir}
+        data_fields["direction"] = datasets.REGISTRY[dataset].direction if dataset else "AtoB"
+    for flag, key in (("data_root", "data_root"), ("direction", "direction")):
+        if getattr(args, flag) is not None:
+            data_fields[key] = getattr(args, flag)
+    if args.skip_bad:
+        data_fields["skip_bad"] = True
+    train_fields = {
+        key: getattr(args, key)
+        for key in ("batch_size", "seed", "strategy", "precision", "keep_checkpoints", "keep_every")
+        if getattr(args, key) is not None
+    }
+    if args.deterministic:
+        train_fields["deterministic"] = True
+    if args.jit:
+        train_fields["jit"] = True
+    if args.steps is not None:
+        train_fields["steps"] = args.steps
+    if args.epochs is not None:
+        train_fields.update(epochs=args.epochs, steps=None,
+                            decay_epochs=round(args.epochs * base.train.decay_epochs / base.train.epochs))
+    config = dataclasses.replace(
+        config, data=dataclasses.replace(config.data, **data_fields),
+        train=dataclasses.replace(config.train, **train_fields),
+    )
+    config = config_lib.validate(config_lib.override(config, args.set))
+    if saved is not None:
+        changed = [
+            f"{section}.{key}: {getattr(getattr(saved, section), key)!r} -> {getattr(getattr(config, section), key)!r}"
+            for section in ("data", "model", "loss")
+            for key in getattr(saved, section).__dataclass_fields__
+            if key not in ("data_root", "skip_bad")
+            and getattr(getattr(saved, section), key) != getattr(getattr(config, section), key)
+        ]
+        if changed or (args.preset and args.preset != preset_name):
+            raise UsageError(f"work dir {workdir} holds a run with other settings ({'; '.join(changed)}); "
+                             "resume without them or use a new --workdir")
+    return config, workdir
+
+
+def run_train(args) -> int:
+    from tfpix2pix import loop
+
+    config, workdir = resolve_train_config(args)
+    print(f"training in {workdir} (dataset: {config.data.dataset or config.data.data_dir or config.data.a_dir}, "
+          f"{config.data.direction}, {config.data.image_size}px, batch {config.train.batch_size})", flush=True)
+    try:
+        summary = loop.train(config, workdir=workdir)
+    except loop.Interrupted as stop:
+        print(f"tfpix2pix: {stop}", file=sys.stderr)
+        return 128 + stop.signal_number
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in summary["losses"].items())
+    print(f"done: step {summary['step']}/{summary['total_steps']} ({losses})")
+    print(f"checkpoints: {os.path.join(workdir, 'checkpoints')}")
+    print(f"samples:     {summary['samples']}")
+    print(f"TensorBoard: tensorboard --logdir {summary['logs']}")
+    return 0
+
+
+def add_datasets_parser(subparsers) -> None:
+    parser = subparsers.add_parser("datasets", help="list the official datasets and which are present locally",
+                                   description="List the official pix2pix datasets with their local status.")
+    parser.add_argument("--data-root", default="data", metavar="DIR", help="dataset root (default: data/)")
+    parser.set_defaults(handler=run_datasets)
+
+
+def run_datasets(args) -> int:
+    from tfpix2pix import datasets
+
+    print(datasets.status_table(args.data_root))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tfpix2pix",
+        description="pix2pix (Isola et al., CVPR 2017) in TensorFlow 2 / Keras 3: paired image-to-image translation.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"tfpix2pix {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    add_train_parser(subparsers)
+    add_datasets_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        print(f"tfpix2pix {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:
+        print(f"tfpix2pix {args.command}: failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"tfpix2pix {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,251 @@
+"""Configuration: frozen dataclasses per component, named presets, dotted overrides.
+
+A run's resolved `Config` is written to `<workdir>/config.json`, so `test`, `predict` and
+`export` rebuild the same models from the work dir alone (STYLE.md point 8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+
+from tfpix2pix.errors import UsageError
+
+DIRECTIONS = ("AtoB", "BtoA")
+NORMS = ("instance", "batch", "none")
+GENERATORS = ("unet", "resnet9")
+GAN_MODES = ("vanilla", "lsgan")
+STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the pairs come from and how they are turned into tensors (§6.2)."""
+
+    dataset: str = "facades-sample"
+    data_dir: str | None = None
+    a_dir: str | None = None
+    b_dir: str | None = None
+    data_root: str = "data"
+    direction: str = "BtoA"
+    image_size: int = 256
+    load_size: int = 286
+    flip: bool = True
+    skip_bad: bool = False
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator architecture (§3.2, appendix 6.1)."""
+
+    generator: str = "unet"
+    base_filters: int = 64
+    norm: str = "instance"
+    dropout: float = 0.5
+    resnet_blocks: int = 9
+    discriminator_filters: int = 64
+    discriminator_layers: int = 3
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Objective (§3.1): cGAN loss plus `l1_weight` times L1."""
+
+    gan_mode: str = "vanilla"
+    l1_weight: float = 100.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimization (§3.3) and the loop's intervals."""
+
+    batch_size: int = 1
+    epochs: int = 200
+    decay_epochs: int = 100
+    steps: int | None = None
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    seed: int = 0
+    deterministic: bool = False
+    log_every: int = 50
+    sample_every: int = 500
+    save_every: int = 1000
+    keep_checkpoints: int = 3
+    keep_every: int | None = None
+    strategy: str = "default"
+    precision: str = "float32"
+    jit: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Config":
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = set(values) - set(sections)
+        if unknown:
+            raise UsageError(f"unknown config sections {sorted(unknown)}; valid: {sorted(sections)}")
+        return cls(**{name: _section_class(name)(**values.get(name, {})) for name in sections})
+
+
+def _section_class(name: str) -> type:
+    return {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "train": TrainConfig}[name]
+
+
+def _paper(direction: str, epochs: int, decay_epochs: int, batch_size: int = 1) -> Config:
+    return Config(
+        data=DataConfig(direction=direction),
+        train=TrainConfig(epochs=epochs, decay_epochs=decay_epochs, batch_size=batch_size),
+    )
+
+
+# The paper's settings per dataset (PIX2PIX.md, §6.2 / §3.3): 256x256, 70x70 PatchGAN, batch 1
+# with 100 constant + 100 decaying epochs for the small sets, batch 4 for the large ones.
+PRESETS: dict[str, Config] = {
+    "facades": _paper("BtoA", 200, 100),
+    "maps": _paper("AtoB", 200, 100),
+    "cityscapes": _paper("BtoA", 200, 100),
+    "edges2shoes": _paper("AtoB", 15, 7, batch_size=4),
+    "edges2handbags": _paper("AtoB", 15, 7, batch_size=4),
+    "night2day": _paper("AtoB", 17, 8, batch_size=4),
+    # Small enough to train in seconds on a CPU: tests.
+    "tiny": Config(
+        data=DataConfig(direction="BtoA", image_size=32, load_size=36),
+        model=ModelConfig(base_filters=8, discriminator_filters=8),
+        train=TrainConfig(epochs=2, decay_epochs=1, log_every=10, sample_every=20, save_every=20),
+    ),
+    # The bundled sample's default: a real, visible result within a few minutes on 2 CPU cores.
+    "sample": Config(
+        data=DataConfig(direction="BtoA", image_size=64, load_size=72),
+        model=ModelConfig(base_filters=32, discriminator_filters=32),
+        train=TrainConfig(epochs=16, decay_epochs=8, log_every=24, sample_every=96, save_every=96),
+    ),
+}
+
+
+def preset(name: str) -> Config:
+    """Returns the named preset, or raises `UsageError` listing the valid names."""
+    if name not in PRESETS:
+        raise UsageError(f"unknown preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]
+
+
+def _parse_value(key: str, text: str, current, annotation: str):
+    """Parses `text` into the type of the field `key` (annotation as written in the class)."""
+    if text.lower() in ("none", "null") and "None" in annotation:
+        return None
+    try:
+        if "bool" in annotation:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if "int" in annotation:
+            return int(text)
+        if "float" in annotation:
+            return float(text)
+    except ValueError:
+        raise UsageError(f"--set {key}={text}: expected a {annotation.replace(' | None', '')} value") from None
+    return text
+
+
+def override(config: Config, assignments: list[str]) -> Config:
+    """Applies `section.field=value` strings; unknown keys raise `UsageError` with the valid ones."""
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        section_name, dot, field_name = key.strip().partition(".")
+        valid = [
+            f"{s.name}.{f.name}" for s in dataclasses.fields(Config) for f in dataclasses.fields(_section_class(s.name))
+        ]
+        if not sep or not dot or key.strip() not in valid:
+            raise UsageError(f"--set {assignment!r}: unknown key {key.strip()!r}; valid keys: {', '.join(valid)}")
+        section = getattr(config, section_name)
+        annotation = {f.name: str(f.type) for f in dataclasses.fields(section)}[field_name]
+        value = _parse_value(key.strip(), text.strip(), getattr(section, field_name), annotation)
+        section = dataclasses.replace(section, **{field_name: value})
+        config = dataclasses.replace(config, **{section_name: section})
+    return config
+
+
+def validate(config: Config) -> Config:
+    """Checks ranges and choices; raises `UsageError` naming the field and the bad value."""
+    data, model, loss, train = config.data, config.model, config.loss, config.train
+    choices = [
+        ("data.direction", data.direction, DIRECTIONS),
+        ("model.norm", model.norm, NORMS),
+        ("model.generator", model.generator, GENERATORS),
+        ("loss.gan_mode", loss.gan_mode, GAN_MODES),
+        ("train.strategy", train.strategy, STRATEGIES),
+        ("train.precision", train.precision, PRECISIONS),
+    ]
+    for key, value, allowed in choices:
+        if value not in allowed:
+            raise UsageError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+    minimums = [
+        ("data.image_size", data.image_size, 16),
+        ("model.base_filters", model.base_filters, 1),
+        ("model.discriminator_filters", model.discriminator_filters, 1),
+        ("model.discriminator_layers", model.discriminator_layers, 0),
+        ("model.resnet_blocks", model.resnet_blocks, 0),
+        ("train.batch_size", train.batch_size, 1),
+        ("train.epochs", train.epochs, 1),
+        ("train.decay_epochs", train.decay_epochs, 0),
+        ("train.log_every", train.log_every, 1),
+        ("train.sample_every", train.sample_every, 1),
+        ("train.save_every", train.save_every, 1),
+        ("train.keep_checkpoints", train.keep_checkpoints, 1),
+        ("train.seed", train.seed, 0),
+    ]
+    for key, value, minimum in minimums:
+        if value < minimum:
+            raise UsageError(f"{key} must be at least {minimum}, got {value}")
+    if data.image_size & (data.image_size - 1):
+        raise UsageError(f"data.image_size must be a power of two (the U-Net halves it down to 1x1), got {data.image_size}")
+    if data.load_size < data.image_size:
+        raise UsageError(f"data.load_size must be at least data.image_size ({data.image_size}), got {data.load_size}")
+    if train.decay_epochs > train.epochs:
+        raise UsageError(f"train.decay_epochs ({train.decay_epochs}) cannot exceed train.epochs ({train.epochs})")
+    if train.steps is not None and train.steps < 1:
+        raise UsageError(f"--steps must be at least 1, got {train.steps}")
+    if not 0.0 <= model.dropout < 1.0:
+        raise UsageError(f"model.dropout must be in [0, 1), got {model.dropout}")
+    if loss.l1_weight < 0:
+        raise UsageError(f"loss.l1_weight must be non-negative, got {loss.l1_weight}")
+    if not train.learning_rate > 0:
+        raise UsageError(f"train.learning_rate must be positive, got {train.learning_rate}")
+    return config
+
+
+def num_downsamplings(image_size: int) -> int:
+    """U-Net depth: 256 -> 8, 128 -> 7 (§3.2.1: the encoder goes down to 1x1)."""
+    return image_size.bit_length() - 1
+
+
+def save(config: Config, path: str) -> None:
+    with open(path, "w") as file:
+        json.dump(config.to_dict(), file, indent=2, sort_keys=True)
+        file.write("\n")
+
+
+def load(path: str) -> Config:
+    if not os.path.isfile(path):
+        raise UsageError(f"no config.json at {path}: is this a tfpix2pix work dir?")
+    try:
+        with open(path) as file:
+            values = json.load(file)
+        return validate(Config.from_dict(values))
+    except (json.JSONDecodeError, TypeError) as error:
+        raise UsageError(f"{path} is not a valid tfpix2pix config: {error}") from None

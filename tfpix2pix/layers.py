@@ -1,0 +1,83 @@
+"""Instance normalization: the paper's batch norm at batch size 1, at every batch size."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="tfpix2pix")
+class InstanceNormalization(keras.layers.Layer):
+    """Normalizes each image and channel over height and width, then scales and shifts.
+
+    Equivalent to `keras.layers.GroupNormalization(groups=-1)`, computed as one
+    `tf.nn.moments` and a single fused multiply-add: scale = gamma / sqrt(var + eps),
+    offset = beta - mean * scale. That is about twice as fast as GroupNormalization's
+    reshape-based path on CPU, and it exports to TFLite as plain mean/mul/add ops.
+
+    PIX2PIX.md, "Inference semantics": with batch size 1, the paper's batch norm is exactly
+    this, and unlike batch norm it keeps each image independent of its batch mates.
+    """
+
+    def __init__(self, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        # Appendix 6.1 / authors' code: scale initialised around 1, offset at 0.
+        self.gamma = self.add_weight(
+            name="gamma", shape=(channels,), initializer=keras.initializers.RandomNormal(1.0, 0.02)
+        )
+        self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
+
+    def call(self, inputs):
+        # Statistics in float32 even under a mixed precision policy: variance underflows in 16 bits.
+        x = tf.cast(inputs, tf.float32)
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        scale = tf.cast(self.gamma, tf.float32) * tf.math.rsqrt(variance + self.epsilon)
+        offset = tf.cast(self.beta, tf.float32) - mean * scale
+        return tf.cast(x * scale + offset, inputs.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def normalization(norm: str, *, synchronized: bool = False, name: str | None = None):
+    """Returns the normalization layer for `norm` ("instance" | "batch"); None for "none".
+
+    `synchronized` batch norm shares statistics across replicas under a distribution strategy.
+    """
+    if norm == "instance":
+        return InstanceNormalization(name=name)
+    if norm == "batch":
+        return keras.layers.BatchNormalization(
+            momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name,
+            gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
+        )
+    if norm == "none":
+        return None
+    raise ValueError(f"norm must be instance, batch or none, got {norm!r}")
+
+
+def conv_initializer():
+    """Weights drawn from N(0, 0.02) (§6.2)."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+@keras.saving.register_keras_serializable(package="tfpix2pix")
+class ReflectionPadding2D(keras.layers.Layer):
+    """Pads height and width by mirroring, as the ResNet generator's 7x7 and 3x3 convs expect."""
+
+    def __init__(self, padding: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = padding
+
+    def call(self, inputs):
+        p = self.padding
+        return tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+    def compute_output_shape(self, input_shape):
+        grow = lambda side: None if side is None else side + 2 * self.padding  # noqa: E731
+        return (input_shape[0], grow(input_shape[1]), grow(input_shape[2]), input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}

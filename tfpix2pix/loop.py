@@ -1,0 +1,222 @@
+"""The training loop: builds the state from a config, restores it, and owns the intervals.
+
+The step itself lives in `trainer.py`; this module decides when to log, draw samples and save,
+and makes a run resumable from its work dir alone (STYLE.md point 6).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfpix2pix import config as config_lib
+from tfpix2pix import data, images, sources, strategy as strategy_lib, workdir as workdir_lib
+from tfpix2pix.discriminator import build_discriminator
+from tfpix2pix.generator import build_generator
+from tfpix2pix.progress import Progress
+from tfpix2pix.schedule import ConstantThenLinearDecay
+from tfpix2pix.trainer import Trainer
+
+SAMPLE_COUNT = 4
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; a checkpoint was saved at `step` before stopping."""
+
+    def __init__(self, signal_number: int, step: int, path: str):
+        super().__init__(f"stopped by signal {signal_number} at step {step}; checkpoint saved to {path}")
+        self.signal_number = signal_number
+
+
+class _SignalFlag:
+    """Records SIGINT/SIGTERM instead of dying mid-step; the loop saves, then stops."""
+
+    def __init__(self):
+        self.received = None
+        self._previous = {}
+
+    def __enter__(self):
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number, frame):
+        self.received = number
+
+    def __exit__(self, *exc):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+def _optimizer(train_config, schedule, precision: str):
+    optimizer = keras.optimizers.Adam(
+        learning_rate=schedule, beta_1=train_config.beta_1, beta_2=train_config.beta_2
+    )
+    if precision == "mixed_float16":
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _sample_batch(config, train_sources, log):
+    """A few fixed evaluation pairs for the sample grids: from val/ when present, else train/."""
+    chosen = train_sources
+    if sources.has_split(config.data, "val"):
+        chosen = sources.split_sources(config.data, "val", image_size=config.data.image_size, log=log)
+    dataset = data.evaluation_dataset(
+        chosen[:SAMPLE_COUNT], direction=config.data.direction, image_size=config.data.image_size,
+        batch_size=SAMPLE_COUNT,
+    )
+    return next(iter(dataset))
+
+
+def _write_samples(generator, sample_batch, step: int, workdir: str, writer) -> str:
+    input_image, target = sample_batch
+    generated = generator(input_image, training=False)
+    rows = [
+        [data.to_uint8(input_image[i]).numpy(), data.to_uint8(generated[i]).numpy(), data.to_uint8(target[i]).numpy()]
+        for i in range(input_image.shape[0])
+    ]
+    picture = images.grid(rows)
+    path = os.path.join(workdir, workdir_lib.SAMPLES, f"step_{step:07d}.png")
+    images.save_png(path, picture)
+    with writer.as_default(step=step):
+        tf.summary.image("samples/input_generated_target", picture[None], max_outputs=1)
+    return path
+
+
+def _check_finite(losses: dict, step: int, last_checkpoint: str | None) -> None:
+    for name, value in losses.items():
+        if not math.isfinite(value):
+            kept = f"; the last good checkpoint {last_checkpoint} is untouched" if last_checkpoint else ""
+            raise RuntimeError(f"non-finite loss {name}={value} at step {step}: training stopped{kept}")
+
+
+def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bool | None = None) -> dict:
+    """Trains (or resumes) the run in `workdir` until the configured step count.
+
+    Returns:
+        A summary: final step, last losses, images per second, paths written.
+    """
+    config = config_lib.validate(config)
+    data_config, train_config = config.data, config.train
+    if train_config.deterministic:
+        keras.utils.set_random_seed(train_config.seed)
+        tf.config.experimental.enable_op_determinism()
+    strategy = strategy_lib.make_strategy(train_config)
+    replicas = strategy.num_replicas_in_sync
+    strategy_lib.check_batch(train_config.batch_size, replicas)
+    train_sources = sources.split_sources(data_config, "train", image_size=data_config.image_size, log=log)
+    per_epoch = data.steps_per_epoch(len(train_sources), train_config.batch_size)
+    if per_epoch < 1:
+        raise config_lib.UsageError(
+            f"--batch-size {train_config.batch_size} is larger than the {len(train_sources)} training pairs"
+        )
+    total_steps = train_config.steps or train_config.epochs * per_epoch
+    schedule = ConstantThenLinearDecay(
+        train_config.learning_rate,
+        (train_config.epochs - train_config.decay_epochs) * per_epoch,
+        train_config.decay_epochs * per_epoch,
+    )
+
+    os.makedirs(workdir, exist_ok=True)
+    is_chief, checkpoint_root, log_root = strategy_lib.writer_dirs(strategy, workdir)
+    if is_chief:
+        config_lib.save(config, workdir_lib.config_path(workdir))
+    keras.mixed_precision.set_global_policy(train_config.precision)
+    try:
+        with strategy.scope():
+            synchronized = replicas > 1 and config.model.norm == "batch"
+            keras.utils.set_random_seed(train_config.seed)  # the initial weights follow the seed
+            generator = build_generator(config.model, image_size=data_config.image_size, synchronized=synchronized)
+            discriminator = build_discriminator(config.model, synchronized=synchronized)
+            trainer = Trainer(
+                generator=generator, discriminator=discriminator,
+                generator_optimizer=_optimizer(train_config, schedule, train_config.precision),
+                discriminator_optimizer=_optimizer(train_config, schedule, train_config.precision),
+                strategy=strategy, global_batch_size=train_config.batch_size,
+                gan_mode=config.loss.gan_mode, l1_weight=config.loss.l1_weight,
+                dropout_seed=train_config.seed, jit_compile=train_config.jit,
+            )
+            trainer.build_optimizers()
+            step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            checkpoint = tf.train.Checkpoint(
+                generator=generator, discriminator=discriminator,
+                generator_optimizer=trainer.generator_optimizer,
+                discriminator_optimizer=trainer.discriminator_optimizer,
+                step=step, data_seed=tf.Variable(train_config.seed, dtype=tf.int64, trainable=False),
+            )
+        manager = strategy_lib.checkpoint_manager(checkpoint, checkpoint_root, train_config)
+        restored = strategy_lib.restore_latest(checkpoint, manager, log=log)
+        start = int(step.numpy())
+        if restored:
+            log(f"resumed from {restored} at step {start} (epoch {start // per_epoch})")
+        writer = tf.summary.create_file_writer(log_root)
+        sample_batch = _sample_batch(config, train_sources, log)
+        last_saved = restored
+        last_losses: dict = {}
+        rate = 0.0
+        progress = Progress(total_steps, description="train", unit="step", interactive=interactive,
+                            every=train_config.log_every, initial=start)
+        with _SignalFlag() as flag, progress:
+            window_start, window_steps = time.perf_counter(), 0
+            while int(step.numpy()) < total_steps:
+                current = int(step.numpy())
+                epoch, in_epoch = divmod(current, per_epoch)
+                dataset_fn = strategy_lib.dataset_function(
+                    train_sources, config=config, epoch=epoch, start_step=in_epoch,
+                )
+                batches = strategy_lib.distribute(strategy, dataset_fn)
+                for inputs in batches:
+                    current = int(step.numpy())
+                    if current >= total_steps:
+                        break
+                    losses = {k: float(v) for k, v in trainer.train_step(tf.constant(current, tf.int64), inputs).items()}
+                    _check_finite(losses, current + 1, last_saved)
+                    step.assign_add(1)
+                    current += 1
+                    window_steps += 1
+                    last_losses = losses
+                    if current % train_config.log_every == 0 or current == total_steps:
+                        elapsed = time.perf_counter() - window_start
+                        rate = window_steps * train_config.batch_size / max(elapsed, 1e-9)
+                        window_start, window_steps = time.perf_counter(), 0
+                        with writer.as_default(step=current):
+                            for name, value in losses.items():
+                                tf.summary.scalar(f"loss/{name}", value)
+                            tf.summary.scalar("learning_rate", float(schedule(current)))
+                            tf.summary.scalar("images_per_second", rate)
+                    if current % train_config.sample_every == 0 or current == total_steps:
+                        _write_samples(generator, sample_batch, current, workdir, writer)
+                    if current % train_config.save_every == 0 or current == total_steps:
+                        last_saved = strategy_lib.save(manager, checkpoint, current, train_config)
+                    progress.update(
+                        1, epoch=current / per_epoch, d=losses["d_total"], g_gan=losses["g_gan"],
+                        g_l1=losses["g_l1"], img_s=rate,
+                    )
+                    if flag.received is not None:
+                        path = last_saved if current % train_config.save_every == 0 else strategy_lib.save(
+                            manager, checkpoint, current, train_config)
+                        writer.flush()
+                        raise Interrupted(flag.received, current, path)
+        writer.flush()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+        strategy_lib.cleanup(strategy, workdir)
+    return {
+        "step": int(step.numpy()),
+        "total_steps": total_steps,
+        "steps_per_epoch": per_epoch,
+        "losses": last_losses,
+        "images_per_second": rate,
+        "checkpoint": last_saved,
+        "workdir": workdir,
+        "samples": os.path.join(workdir, workdir_lib.SAMPLES),
+        "logs": os.path.join(workdir, workdir_lib.LOGS),
+    }

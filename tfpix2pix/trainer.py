@@ -1,0 +1,103 @@
+"""The pix2pix train step: one discriminator update, then one generator update, per batch (§3.1)."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfpix2pix import losses
+
+LOSS_NAMES = ("d_total", "d_real", "d_generated", "g_total", "g_gan", "g_l1")
+
+
+def dropout_seed_states(model: keras.Model) -> list:
+    """The seed-state variables of the model's Dropout layers, in layer order."""
+    return [layer.seed_generator.state for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+
+
+class Trainer:
+    """Holds the models, their optimizers and the distribution strategy; runs train steps.
+
+    Everything is injected: the trainer knows nothing about configs, files or the CLI. Create
+    models and optimizers inside `strategy.scope()` before passing them in.
+    """
+
+    def __init__(
+        self,
+        *,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        generator_optimizer: keras.optimizers.Optimizer,
+        discriminator_optimizer: keras.optimizers.Optimizer,
+        strategy: tf.distribute.Strategy,
+        global_batch_size: int,
+        gan_mode: str = "vanilla",
+        l1_weight: float = 100.0,
+        dropout_seed: int = 0,
+        jit_compile: bool = False,
+    ):
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+        self.strategy = strategy
+        self.global_batch_size = global_batch_size
+        self.gan_mode = gan_mode
+        self.l1_weight = l1_weight
+        self.dropout_seed = dropout_seed
+        self._dropout_states = dropout_seed_states(generator)
+        self._replica_step = tf.function(self._replica_step_eager, jit_compile=jit_compile)
+        self.train_step = tf.function(self._distributed_step)
+
+    def build_optimizers(self) -> None:
+        """Creates the optimizers' slot variables now, so a checkpoint restores into them exactly."""
+        with self.strategy.scope():
+            self.generator_optimizer.build(self.generator.trainable_variables)
+            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def _average(self, per_example):
+        # Under a strategy each replica sees global_batch / replicas examples and the gradients of
+        # the replicas are summed. Dividing the per-example sum by the *global* batch size makes
+        # that sum the gradient of the global mean loss, whatever the replica count (STYLE.md 7).
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
+
+    def _replica_step_eager(self, input_image, target):
+        generator, discriminator = self.generator, self.discriminator
+        with tf.GradientTape() as generator_tape:
+            generated = generator(input_image, training=True)
+
+        # D step first (§3.1), on the generated image detached from G.
+        with tf.GradientTape() as discriminator_tape:
+            real_logits = discriminator([input_image, target], training=True)
+            generated_logits = discriminator([input_image, tf.stop_gradient(generated)], training=True)
+            d_total, d_real, d_generated = losses.discriminator_loss(
+                real_logits, generated_logits, gan_mode=self.gan_mode
+            )
+            d_loss = self._average(d_total)
+            d_scaled = self.discriminator_optimizer.scale_loss(d_loss)
+        d_gradients = discriminator_tape.gradient(d_scaled, discriminator.trainable_variables)
+        self.discriminator_optimizer.apply_gradients(zip(d_gradients, discriminator.trainable_variables))
+
+        # Then the G step against the updated D, as the authors' code does.
+        with generator_tape:
+            generated_logits = discriminator([input_image, generated], training=True)
+            g_total, g_gan, g_l1 = losses.generator_loss(
+                generated_logits, generated, target, gan_mode=self.gan_mode, l1_weight=self.l1_weight
+            )
+            g_loss = self._average(g_total)
+            g_scaled = self.generator_optimizer.scale_loss(g_loss)
+        g_gradients = generator_tape.gradient(g_scaled, generator.trainable_variables)
+        self.generator_optimizer.apply_gradients(zip(g_gradients, generator.trainable_variables))
+
+        parts = (d_total, d_real, d_generated, g_total, g_gan, g_l1)
+        return {name: self._average(value) for name, value in zip(LOSS_NAMES, parts)}
+
+    def _distributed_step(self, step, inputs):
+        # Dropout masks are a function of (seed, step, layer): a resumed run draws the same masks.
+        for index, state in enumerate(self._dropout_states):
+            state.assign(tf.stack([tf.constant(self.dropout_seed * 1000 + index, tf.int64), tf.cast(step, tf.int64)]))
+        per_replica = self.strategy.run(self._replica_step, args=inputs)
+        return {
+            name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            for name, value in per_replica.items()
+        }
