@@ -1,0 +1,52 @@
+import dataclasses
+
+import pytest
+
+from tfpix2pix import config as config_lib
+from tfpix2pix.errors import UsageError
+
+
+def test_presets_follow_the_paper():
+    facades = config_lib.preset("facades")
+    assert (facades.data.direction, facades.data.image_size, facades.data.load_size) == ("BtoA", 256, 286)
+    assert (facades.train.epochs, facades.train.decay_epochs, facades.train.batch_size) == (200, 100, 1)
+    assert (facades.train.learning_rate, facades.train.beta_1) == (2e-4, 0.5)
+    assert (facades.model.norm, facades.model.discriminator_layers, facades.loss.l1_weight) == ("instance", 3, 100.0)
+    assert config_lib.preset("maps").data.direction == "AtoB"
+    assert config_lib.preset("edges2shoes").train.batch_size == 4
+
+
+def test_unknown_preset_lists_valid_names():
+    with pytest.raises(UsageError, match="unknown preset 'nope'.*facades.*tiny"):
+        config_lib.preset("nope")
+
+
+def test_override_parses_types_and_rejects_unknown_keys():
+    config = config_lib.override(
+        config_lib.preset("tiny"),
+        ["model.norm=batch", "train.log_every=7", "loss.l1_weight=10", "data.flip=false", "train.keep_every=none"],
+    )
+    assert (config.model.norm, config.train.log_every, config.loss.l1_weight, config.data.flip) == ("batch", 7, 10.0, False)
+    assert config.train.keep_every is None
+    with pytest.raises(UsageError, match="unknown key 'model.nrom'.*model.norm"):
+        config_lib.override(config, ["model.nrom=batch"])
+    with pytest.raises(UsageError, match="expected a int value"):
+        config_lib.override(config, ["train.log_every=often"])
+
+
+def test_validate_names_the_bad_field():
+    tiny = config_lib.preset("tiny")
+    with pytest.raises(UsageError, match="model.norm must be one of.*got 'layer'"):
+        config_lib.validate(dataclasses.replace(tiny, model=dataclasses.replace(tiny.model, norm="layer")))
+    with pytest.raises(UsageError, match="power of two.*got 48"):
+        config_lib.validate(dataclasses.replace(tiny, data=dataclasses.replace(tiny.data, image_size=48)))
+
+
+def test_json_round_trip(tmp_path):
+    config = config_lib.override(config_lib.preset("tiny"), ["model.norm=batch"])
+    config_lib.save(config, str(tmp_path / "config.json"))
+    assert config_lib.load(str(tmp_path / "config.json")) == config
+
+
+def test_num_downsamplings():
+    assert [config_lib.num_downsamplings(size) for size in (32, 64, 128, 256)] == [5, 6, 7, 8]

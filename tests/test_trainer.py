@@ -1,0 +1,90 @@
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfpix2pix import data
+from tfpix2pix.discriminator import build_patchgan_discriminator
+from tfpix2pix.generator import build_unet_generator
+from tfpix2pix.schedule import ConstantThenLinearDecay
+from tfpix2pix.trainer import Trainer
+
+
+def make_trainer(*, dropout=0.5, learning_rate=2e-4, seed=0):
+    keras.utils.set_random_seed(seed)
+    strategy = tf.distribute.get_strategy()
+    trainer = Trainer(
+        generator=build_unet_generator(image_size=32, base_filters=8, dropout=dropout),
+        discriminator=build_patchgan_discriminator(base_filters=8),
+        generator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+        discriminator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+        strategy=strategy, global_batch_size=4,
+    )
+    trainer.build_optimizers()
+    return trainer
+
+
+def fixed_batch(files):
+    return next(iter(data.evaluation_dataset(files[:4], direction="BtoA", image_size=32, batch_size=4)))
+
+
+def test_tiny_model_overfits_four_pairs(sample_train_files):
+    trainer = make_trainer(learning_rate=1e-3)
+    batch = fixed_batch(sample_train_files)
+    first = float(trainer.train_step(tf.constant(0, tf.int64), batch)["g_l1"])
+    for step in range(1, 120):
+        losses = trainer.train_step(tf.constant(step, tf.int64), batch)
+    last = float(losses["g_l1"])
+    assert last <= 0.5 * first, (first, last)
+    assert set(losses) == {"d_total", "d_real", "d_generated", "g_total", "g_gan", "g_l1"}
+
+
+def test_train_step_updates_both_models_and_counts_optimizer_steps(sample_train_files):
+    trainer = make_trainer()
+    before_g = [v.numpy().copy() for v in trainer.generator.trainable_variables]
+    before_d = [v.numpy().copy() for v in trainer.discriminator.trainable_variables]
+    trainer.train_step(tf.constant(0, tf.int64), fixed_batch(sample_train_files))
+    assert any(np.abs(a - b.numpy()).max() > 0 for a, b in zip(before_g, trainer.generator.trainable_variables))
+    assert any(np.abs(a - b.numpy()).max() > 0 for a, b in zip(before_d, trainer.discriminator.trainable_variables))
+    assert int(trainer.generator_optimizer.iterations.numpy()) == 1
+    assert int(trainer.discriminator_optimizer.iterations.numpy()) == 1
+
+
+def test_dropout_masks_follow_the_step(sample_train_files):
+    batch = fixed_batch(sample_train_files)
+    results = []
+    for _ in range(2):
+        trainer = make_trainer(seed=0)
+        trainer.train_step(tf.constant(7, tf.int64), batch)
+        results.append(trainer.generator.trainable_variables[0].numpy())
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_checkpoint_round_trip_restores_outputs_and_optimizer_state(tmp_path, sample_train_files):
+    trainer = make_trainer()
+    batch = fixed_batch(sample_train_files)
+    for step in range(3):
+        trainer.train_step(tf.constant(step, tf.int64), batch)
+    checkpoint = tf.train.Checkpoint(
+        generator=trainer.generator, discriminator=trainer.discriminator,
+        generator_optimizer=trainer.generator_optimizer, discriminator_optimizer=trainer.discriminator_optimizer,
+    )
+    path = checkpoint.write(str(tmp_path / "ckpt"))
+    expected = trainer.generator(batch[0], training=False).numpy()
+    expected_slots = [v.numpy() for v in trainer.generator_optimizer.variables]
+
+    fresh = make_trainer(seed=1)
+    assert np.abs(fresh.generator(batch[0], training=False).numpy() - expected).max() > 1e-4
+    tf.train.Checkpoint(
+        generator=fresh.generator, discriminator=fresh.discriminator,
+        generator_optimizer=fresh.generator_optimizer, discriminator_optimizer=fresh.discriminator_optimizer,
+    ).restore(path).assert_existing_objects_matched()
+    np.testing.assert_array_equal(fresh.generator(batch[0], training=False).numpy(), expected)
+    for restored, saved in zip(fresh.generator_optimizer.variables, expected_slots):
+        np.testing.assert_array_equal(restored.numpy(), saved)
+    assert int(fresh.generator_optimizer.iterations.numpy()) == 3
+
+
+def test_schedule_is_constant_then_linear_to_zero():
+    schedule = ConstantThenLinearDecay(2e-4, constant_steps=100, decay_steps=100)
+    values = [float(schedule(step)) for step in (0, 99, 100, 150, 200, 250)]
+    np.testing.assert_allclose(values, [2e-4, 2e-4, 2e-4, 1e-4, 0.0, 0.0], atol=1e-12)
