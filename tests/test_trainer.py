@@ -68,7 +68,7 @@ def test_checkpoint_round_trip_restores_outputs_and_optimizer_state(tmp_path, sa
         generator=trainer.generator, discriminator=trainer.discriminator,
         generator_optimizer=trainer.generator_optimizer, discriminator_optimizer=trainer.discriminator_optimizer,
     )
-    path = checkpoint.write(str(tmp_path / "ckpt"))
+    path = checkpoint.save(str(tmp_path / "ckpt"))
     expected = trainer.generator(batch[0], training=False).numpy()
     expected_slots = [v.numpy() for v in trainer.generator_optimizer.variables]
 
