@@ -9,8 +9,11 @@ import argparse
 import dataclasses
 import os
 import sys
+import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the output
+# TensorFlow's C++ side logs device probing and graph-rewrite notes at start-up; errors that
+# matter reach Python as exceptions. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tfpix2pix import __version__  # noqa: E402
 from tfpix2pix import config as config_lib  # noqa: E402
@@ -203,9 +206,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow and probes devices with C-level stderr parked in a temporary file.
+
+    TensorFlow prints CUDA and oneDNN notes before its log level applies; they would bury the
+    one line a user needs. If the import fails, what it printed is shown.
+    """
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "datasets":
+        import_tensorflow_quietly()
     try:
         return args.handler(args)
     except UsageError as error:

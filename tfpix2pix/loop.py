@@ -162,8 +162,8 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
         last_saved = restored
         last_losses: dict = {}
         rate = 0.0
-        progress = Progress(total_steps, description="train", unit="step", interactive=interactive,
-                            every=train_config.log_every, initial=start)
+        progress = Progress(total_steps - start, description=f"train from step {start}" if start else "train",
+                            unit="step", interactive=interactive, every=train_config.log_every)
         with _SignalFlag() as flag, progress:
             window_start, window_steps = time.perf_counter(), 0
             while int(step.numpy()) < total_steps:
@@ -197,7 +197,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
                     if current % train_config.save_every == 0 or current == total_steps:
                         last_saved = strategy_lib.save(manager, checkpoint, current, train_config)
                     progress.update(
-                        1, epoch=current / per_epoch, d=losses["d_total"], g_gan=losses["g_gan"],
+                        1, step=current, epoch=current / per_epoch, d=losses["d_total"], g_gan=losses["g_gan"],
                         g_l1=losses["g_l1"], img_s=rate,
                     )
                     if flag.received is not None:

@@ -41,17 +41,15 @@ def split_sources(data_config, split: str, *, image_size: int, log=print, downlo
         for flag, folder in (("--a-dir", data_config.a_dir), ("--b-dir", data_config.b_dir)):
             if not os.path.isdir(folder):
                 raise UsageError(f"{flag} {folder} does not exist or is not a folder")
-        sources, bad = validate.match_folders(data_config.a_dir, data_config.b_dir, min_size=min_size)
+        sources, bad = validate.match_folders(data_config.a_dir, data_config.b_dir, min_size=min_size, log=log)
         where = f"{data_config.a_dir} + {data_config.b_dir}"
     else:
         folder = os.path.join(dataset_root(data_config, download=download), split)
         if not os.path.isdir(folder):
             raise UsageError(f"split folder {folder} does not exist (expected {split}/ with A|B image pairs)")
-        sources, bad = validate.scan_pairs(folder, min_size=min_size)
+        sources, bad = validate.scan_pairs(folder, min_size=min_size, log=log)
         where = folder
-    validate.enforce(bad, skip_bad=data_config.skip_bad, split_name=where, log=log)
-    if not sources:
-        raise UsageError(f"split {where} has no usable image pairs")
+    validate.enforce(bad, skip_bad=data_config.skip_bad, split_name=where, good_count=len(sources), log=log)
     return sources
 
 
