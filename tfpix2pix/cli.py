@@ -178,6 +178,85 @@ def run_train(args) -> int:
     return 0
 
 
+def add_test_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "test", help="run a trained model over a split: images, metrics.json, index.html",
+        description="Run the work dir's latest generator over a split of A|B pairs and write, under "
+        "<workdir>/results/<split>/, the input | generated | target images as PNG, metrics.json (mean and "
+        "per image: L1 on 0-255, PSNR, SSIM, and label scores for photo -> labels tasks) and index.html, "
+        "a page that opens from disk.",
+        epilog="examples:\n  tfpix2pix test --workdir runs/facades\n"
+        "  tfpix2pix test --workdir runs/facades --split test --stochastic --seed 3",
+    )
+    parser.add_argument("--workdir", required=True, metavar="DIR", help="a training work dir (holds config.json)")
+    parser.add_argument("--split", default="val", metavar="NAME", help="split folder to run on (default: val)")
+    parser.add_argument("--stochastic", action="store_true",
+                        help="the paper's test-time mode (§3.3): dropout on, batch statistics; default: deterministic")
+    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="N", help="dropout seed with --stochastic")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: <workdir>/results/<split>[-stochastic])")
+    parser.add_argument("--fid-weights", metavar="FILE",
+                        help="local InceptionV3 no-top weights (.h5) to also compute FID; nothing is downloaded")
+    parser.set_defaults(handler=run_test)
+
+
+def run_test(args) -> int:
+    from tfpix2pix import results
+
+    summary = results.run_test(
+        args.workdir, split=args.split, stochastic=args.stochastic, seed=args.seed, out_dir=args.out,
+        fid_weights=args.fid_weights,
+    )
+    mean = summary["mean"]
+    print(f"{summary['count']} images, step {summary['step']}, {summary['mode']}")
+    print("mean: " + ", ".join(f"{key} {value:.4g}" for key, value in mean.items()
+                               if key != "count" and isinstance(value, float)))
+    print(f"page:    {summary['page']}")
+    print(f"metrics: {summary['metrics_json']}")
+    if summary["skipped"]:
+        print(f"tfpix2pix test: {len(summary['skipped'])} unusable input(s) skipped (listed above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_evaluate_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="metrics between a folder of generated images and a folder of targets",
+        description="Compare two folders of images matched by file name (x.png with x.jpg): L1 (0-255), PSNR, "
+        "SSIM per image and mean; label scores with --palette; FID with --fid-weights.",
+        epilog="example:\n  tfpix2pix evaluate --generated out/ --target truth/",
+    )
+    parser.add_argument("--generated", required=True, metavar="DIR", help="folder of generated images")
+    parser.add_argument("--target", required=True, metavar="DIR", help="folder of target images (same sizes)")
+    parser.add_argument("--palette", metavar="DATASET",
+                        help="also compute label scores with this dataset's label palette (facades, cityscapes)")
+    parser.add_argument("--fid-weights", metavar="FILE", help="local InceptionV3 no-top weights (.h5) for FID")
+    parser.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    parser.set_defaults(handler=run_evaluate)
+
+
+def run_evaluate(args) -> int:
+    from tfpix2pix import datasets, metrics, report
+
+    palette = None
+    if args.palette:
+        info = datasets.REGISTRY.get(args.palette)
+        if info is None or info.palette is None:
+            with_palettes = [name for name, item in datasets.REGISTRY.items() if item.palette]
+            raise UsageError(f"--palette {args.palette!r} has no label palette; choose one of {', '.join(with_palettes)}")
+        palette = info.palette
+    result = metrics.evaluate_folders(args.generated, args.target, palette=palette, fid_weights=args.fid_weights)
+    for problem in result["problems"]:
+        print(f"skipped: {problem}", file=sys.stderr)
+    mean = result["mean"]
+    print(f"{mean['count']} pairs: " + ", ".join(
+        f"{key} {value:.4g}" for key, value in mean.items() if key != "count" and isinstance(value, float)))
+    print(f"fid: {result['fid']:.4g}" if result["fid"] is not None else result["fid_note"])
+    if args.json:
+        report.write_metrics_json(args.json, result["per_image"], mean,
+                                  {k: v for k, v in result.items() if k not in ("per_image", "mean")})
+    return 1 if result["problems"] else 0
+
+
 def add_datasets_parser(subparsers) -> None:
     parser = subparsers.add_parser("datasets", help="list the official datasets and which are present locally",
                                    description="List the official pix2pix datasets with their local status.")
@@ -202,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     add_train_parser(subparsers)
+    add_test_parser(subparsers)
+    add_evaluate_parser(subparsers)
     add_datasets_parser(subparsers)
     return parser
 

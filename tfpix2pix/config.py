@@ -128,9 +128,9 @@ PRESETS: dict[str, Config] = {
     ),
     # The bundled sample's default: a real, visible result within a few minutes on 2 CPU cores.
     "sample": Config(
-        data=DataConfig(direction="BtoA", image_size=64, load_size=72),
+        data=DataConfig(direction="BtoA", image_size=128, load_size=143),
         model=ModelConfig(base_filters=32, discriminator_filters=32),
-        train=TrainConfig(epochs=16, decay_epochs=8, log_every=24, sample_every=96, save_every=96),
+        train=TrainConfig(epochs=50, decay_epochs=25, log_every=50, sample_every=200, save_every=200),
     ),
 }
 

@@ -6,6 +6,7 @@ Official sets live in `<data_root>/<name>/` and are downloaded there when missin
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ from tfpix2pix.download import fetch_dataset, ways_out
 from tfpix2pix.errors import UsageError
 
 ARCHIVE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
+# Base URL of a mirror holding <name>.tar.gz archives, used instead of the Berkeley server when set.
+MIRROR_VARIABLE = "TFPIX2PIX_DATASET_MIRROR"
 SAMPLE_NAME = "facades-sample"
 
 
@@ -218,6 +221,9 @@ def ensure_dataset(name: str, data_root: str, *, download: bool = True, progress
         raise UsageError(f"{folder} is a file, not a dataset folder; move it away to download {name}")
     if not download:
         raise UsageError(f"dataset {name!r} is not in {folder} and downloading is off; {ways_out(folder)}")
+    mirror = os.environ.get(MIRROR_VARIABLE)
+    if mirror:
+        info = dataclasses.replace(info, url=f"{mirror.rstrip('/')}/{name}.tar.gz")
     folder = fetch_dataset(info, data_root, progress=progress)
     if not is_present(name, data_root):
         raise UsageError(f"the archive {info.url} held no files in {name}/train/; expected {folder}/train/*.jpg")

@@ -39,3 +39,28 @@ def translate(generator, images, *, multiple: int, training: bool = False):
     """
     padded, box = pad_to_multiple(images, multiple)
     return crop(generator(padded, training=training), box)
+
+
+def seed_dropout(generator, seed: int) -> None:
+    """Makes the generator's dropout masks a function of `seed` (stochastic inference, §3.3)."""
+    from tfpix2pix.trainer import dropout_seed_states
+
+    for index, state in enumerate(dropout_seed_states(generator)):
+        state.assign([seed * 1000 + index, 0])
+
+
+def mode_note(norm: str, stochastic: bool) -> str:
+    """Says in words which inference semantics a run uses."""
+    if stochastic:
+        statistics = {
+            "batch": "batch norm uses the statistics of each test batch (the paper's test-time setting)",
+            "instance": "instance norm (per image statistics)",
+            "none": "no normalization",
+        }[norm]
+        return f"stochastic: dropout on as in the paper (§3.3); {statistics}"
+    statistics = {
+        "batch": "batch norm uses the moving averages from training",
+        "instance": "instance norm (per image statistics: each output is independent of its batch mates)",
+        "none": "no normalization",
+    }[norm]
+    return f"deterministic: dropout off; {statistics}"

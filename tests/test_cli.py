@@ -1,0 +1,111 @@
+"""The command line: usage errors (exit 2, one line, no traceback), train/resume, test, evaluate."""
+
+import json
+
+import pytest
+
+from cli_util import run_cli
+from tfpix2pix import cli
+
+
+def assert_usage_error(result, *fragments):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def run_main(argv):
+    try:
+        return cli.main(argv)
+    except SystemExit as exit_info:  # argparse's own errors
+        return exit_info.code
+
+
+@pytest.mark.parametrize(
+    "argv,fragments",
+    [
+        (["train", "--preset", "nope"], ["unknown preset 'nope'", "tiny"]),
+        (["train", "--set", "model.nrom=batch"], ["unknown key 'model.nrom'", "model.norm"]),
+        (["train", "--set", "train.batch_size=0"], ["train.batch_size must be at least 1, got 0"]),
+        (["train", "--data-dir", "/nonexistent/pairs"], ["--data-dir /nonexistent/pairs does not exist"]),
+        (["train", "--a-dir", "/nonexistent/a", "--b-dir", "/nonexistent/b"], ["--a-dir /nonexistent/a does not exist"]),
+        (["train", "--dataset", "nope"], ["unknown dataset 'nope'", "facades"]),
+        (["train", "--batch-size", "0"], ["must be at least 1, got 0"]),
+        (["train", "--steps", "ten"], ["expected a whole number, got 'ten'"]),
+        (["train", "--direction", "sideways"], ["invalid choice: 'sideways'"]),
+        (["frobnicate"], ["invalid choice: 'frobnicate'"]),
+        (["test", "--workdir", "/nonexistent/run"], ["work dir /nonexistent/run does not exist"]),
+    ],
+)
+def test_usage_errors_are_one_clear_line(argv, fragments, capsys):
+    extra = ["--workdir", "/tmp/tfpix2pix-never-created"] if argv[0] == "train" else []
+    assert run_main(argv + extra) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    for fragment in fragments:
+        assert fragment in captured.err, captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--steps", "-3"])
+    assert exit_info.value.code == 2
+
+
+def test_missing_split_and_odd_width_images(tmp_path, capsys):
+    from PIL import Image
+
+    (tmp_path / "pairs" / "train").mkdir(parents=True)
+    Image.new("RGB", (65, 32)).save(tmp_path / "pairs" / "train" / "odd.png")
+    code = cli.main(["train", "--data-dir", str(tmp_path / "pairs"), "--preset", "tiny",
+                     "--workdir", str(tmp_path / "run")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "odd.png" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_offline_download_fails_fast_with_the_ways_out(tmp_path):
+    result = run_cli("train", "--dataset", "maps", "--data-root", tmp_path / "data", "--workdir", tmp_path / "run",
+                     env={"TFPIX2PIX_DATASET_MIRROR": "http://127.0.0.1:9/datasets"}, timeout=60)
+    assert_usage_error(result, "http://127.0.0.1:9/datasets/maps.tar.gz", "facades-sample")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data" / "maps").exists()
+
+
+def test_datasets_lists_official_sets(tmp_path):
+    result = run_cli("datasets", "--data-root", tmp_path, check=True, timeout=60)
+    for name in ("facades", "maps", "cityscapes", "edges2shoes", "edges2handbags", "night2day", "facades-sample"):
+        assert name in result.stdout
+
+
+def test_train_resume_test_and_evaluate_end_to_end(tmp_path):
+    workdir = tmp_path / "run"
+    first = run_cli("train", "--preset", "tiny", "--steps", "12", "--workdir", workdir,
+                    "--set", "train.save_every=6", "--set", "train.log_every=6", check=True)
+    assert "done: step 12/12" in first.stdout
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["data"]["dataset"] == "facades-sample" and config["data"]["image_size"] == 32
+    assert sorted(p.name for p in (workdir / "checkpoints").glob("*.index")) == ["ckpt-12.index", "ckpt-6.index"]
+    assert list((workdir / "samples").glob("step_*.png"))
+    assert list((workdir / "logs" / "train").glob("events.out.tfevents.*"))
+
+    # Resume: no data flags needed, the step count continues from the checkpoint.
+    second = run_cli("train", "--steps", "18", "--workdir", workdir, check=True)
+    assert "resumed from" in second.stdout and "at step 12" in second.stdout
+    assert "done: step 18/18" in second.stdout
+    changed = run_cli("train", "--steps", "20", "--workdir", workdir, "--set", "model.base_filters=16")
+    assert_usage_error(changed, "model.base_filters: 8 -> 16")
+
+    test = run_cli("test", "--workdir", workdir, check=True)
+    results = workdir / "results" / "val"
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert metrics["step"] == 18 and len(metrics["per_image"]) == 8
+    assert {"l1", "psnr", "ssim"} <= set(metrics["mean"])
+    assert (results / "index.html").is_file() and "deterministic" in test.stdout
+
+    evaluate = run_cli("evaluate", "--generated", results / "images", "--target", results / "images", timeout=120)
+    # The same folder twice matches every file with itself: L1 0.
+    assert "l1 0," in evaluate.stdout, evaluate.stdout

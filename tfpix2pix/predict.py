@@ -1,0 +1,97 @@
+"""`tfpix2pix predict`: input-only images of any size -> generated PNGs of the same size."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections import defaultdict
+
+import numpy as np
+import tensorflow as tf
+
+from tfpix2pix import data, images, validate
+from tfpix2pix.errors import UsageError
+
+
+def expand_inputs(patterns: list[str]) -> tuple[list[str], list[str]]:
+    """Files, folders (their images) and globs -> (image paths in order, problems)."""
+    paths, problems = [], []
+    for pattern in patterns:
+        if os.path.isdir(pattern):
+            found, _ = validate.list_split(pattern)
+        elif any(char in pattern for char in "*?["):
+            found = sorted(glob.glob(pattern))
+            if not found:
+                problems.append(f"{pattern}: no file matches")
+        elif os.path.lexists(pattern):
+            found = [pattern]
+        else:
+            problems.append(f"{pattern}: no such file or folder")
+            found = []
+        paths.extend(path for path in found if path not in paths)
+    return paths, problems
+
+
+def _load(path: str, *, min_side: int, max_side: int) -> tuple[np.ndarray | None, str | None]:
+    reason = validate.check_image(path, paired=False, min_size=min_side, max_side=max_side)
+    if reason is not None:
+        return None, reason
+    return data.decode(tf.io.read_file(path)).numpy(), None
+
+
+def predict(
+    runner,
+    inputs: list[str],
+    out_dir: str,
+    *,
+    resize: bool = False,
+    stochastic: bool = False,
+    seed: int = 0,
+    batch_size: int = 4,
+    max_side: int = 4096,
+    log=print,
+) -> tuple[list[str], list[str]]:
+    """Translates every input image and writes `<out_dir>/<input name>.png`.
+
+    Without `resize`, sides that are not multiples of `runner.multiple` are reflect-padded and the
+    output cropped back (any size and aspect ratio); with `resize`, images are resized to the
+    training size and the output back to the input size. Images of the same size share batches.
+
+    Returns:
+        (written paths, problems): problems name each skipped input and why.
+    """
+    paths, problems = expand_inputs(inputs)
+    if not paths and not problems:
+        raise UsageError("no input images given")
+    min_side = 1 if resize else runner.multiple
+    by_size: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = defaultdict(list)
+    names: dict[str, str] = {}
+    for path in paths:
+        name = os.path.splitext(os.path.basename(path))[0] + ".png"
+        if name in names:
+            problems.append(f"{path}: same output name {name} as {names[name]} (skipped)")
+            continue
+        pixels, reason = _load(path, min_side=min_side, max_side=max_side)
+        if reason is not None:
+            if "smaller than" in reason or "at least" in reason:
+                reason += f" (the model needs sides of at least {runner.multiple} px, or use --resize)"
+            problems.append(f"{path}: {reason}")
+            continue
+        names[name] = path
+        by_size[pixels.shape[:2]].append((path, pixels))
+    written = []
+    for (height, width), group in by_size.items():
+        for start in range(0, len(group), batch_size):
+            chunk = group[start : start + batch_size]
+            batch = data.to_float(np.stack([pixels for _, pixels in chunk]))
+            if resize:
+                batch = tf.image.resize(batch, [runner.image_size, runner.image_size], method="bicubic")
+            generated = runner.run(batch, stochastic=stochastic, seed=seed)
+            if resize:
+                generated = tf.image.resize(generated, [height, width], method="bicubic")
+            for (path, _), picture in zip(chunk, data.to_uint8(generated).numpy()):
+                target = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
+                images.save_png(target, picture)
+                written.append(target)
+                log(f"{path} -> {target}")
+    return written, problems

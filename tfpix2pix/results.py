@@ -1,0 +1,95 @@
+"""`tfpix2pix test`: a split of A|B pairs -> generated images, metrics.json and an HTML page."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from tfpix2pix import data, datasets, images, inference, metrics, report, sources, workdir as workdir_lib
+
+
+def label_palette(data_config):
+    """The dataset's label palette when the generator's output is the label-map half, else None."""
+    info = datasets.REGISTRY.get(data_config.dataset)
+    if info is None or info.palette is None:
+        return None
+    output_side = "B" if data_config.direction == "AtoB" else "A"
+    return info.palette if info.palette_side == output_side else None
+
+
+def run_test(
+    workdir: str,
+    *,
+    split: str = "val",
+    stochastic: bool = False,
+    seed: int = 0,
+    out_dir: str | None = None,
+    fid_weights: str | None = None,
+    log=print,
+) -> dict:
+    """Runs the work dir's latest generator over `split` and writes the results.
+
+    Files that cannot be used are reported by name and skipped (`skipped` in the result).
+
+    Returns:
+        {"page", "metrics_json", "mean", "count", "skipped", "step", "mode"}.
+    """
+    generator, config, step = workdir_lib.load_generator(workdir)
+    data_config = config.data
+    skipped: list[str] = []
+    split_sources = sources.split_sources(
+        _skip_bad(data_config), split, image_size=data_config.image_size,
+        log=lambda line: (skipped.append(line), log(line)), download=False,
+    )
+    mode = inference.mode_note(config.model.norm, stochastic)
+    if stochastic:
+        inference.seed_dropout(generator, seed)
+    suffix = "-stochastic" if stochastic else ""
+    out_dir = out_dir or os.path.join(workdir, "results", f"{split}{suffix}")
+    palette = label_palette(data_config)
+    confusion = metrics.ConfusionMatrix(len(palette)) if palette else None
+    dataset = data.evaluation_dataset(
+        split_sources, direction=data_config.direction, image_size=data_config.image_size, batch_size=1
+    )
+    rows, per_image, generated_all, target_all = [], [], [], []
+    for source, (input_image, target) in zip(split_sources, dataset):
+        name = os.path.splitext(os.path.basename(source[0] if isinstance(source, tuple) else source))[0]
+        generated = generator(input_image, training=stochastic)
+        pictures = {
+            "input": data.to_uint8(input_image[0]).numpy(),
+            "generated": data.to_uint8(generated[0]).numpy(),
+            "target": data.to_uint8(target[0]).numpy(),
+        }
+        for kind, picture in pictures.items():
+            images.save_png(os.path.join(out_dir, "images", f"{name}_{kind}.png"), picture)
+        values = metrics.image_metrics(pictures["generated"], pictures["target"])
+        if palette:
+            values.update(metrics.label_metrics(pictures["generated"], pictures["target"], palette))
+            confusion.update(
+                metrics.nearest_palette_labels(pictures["target"], palette),
+                metrics.nearest_palette_labels(pictures["generated"], palette),
+            )
+        per_image.append({"name": name, **values})
+        if fid_weights:
+            generated_all.append(pictures["generated"])
+            target_all.append(pictures["target"])
+        rows.append(report.ResultRow(
+            name=name, input_path=f"images/{name}_input.png", generated_path=f"images/{name}_generated.png",
+            target_path=f"images/{name}_target.png", metrics=values,
+        ))
+    mean = metrics.summarize(per_image)
+    if confusion is not None:
+        mean.update(confusion.result())  # set-level label scores, as in the paper's Table 6
+    extra = {"step": step, "split": split, "mode": mode, "seed": seed if stochastic else None,
+             "workdir": os.path.abspath(workdir), "skipped": skipped}
+    extra.update(metrics.frechet_inception_distance(generated_all, target_all, fid_weights))
+    json_path = report.write_metrics_json(os.path.join(out_dir, "metrics.json"), per_image, mean, extra)
+    title = f"{config.data.dataset or 'custom data'} {split}, step {step}, {mode.split(':')[0]}"
+    page = report.write_results_page(out_dir, rows, title=title, summary={**mean, "mode": mode})
+    return {"page": page, "metrics_json": json_path, "mean": mean, "count": len(per_image),
+            "skipped": skipped, "step": step, "mode": mode}
+
+
+def _skip_bad(data_config):
+    """Test reports unusable files by name and skips them (the command then exits non-zero)."""
+    return dataclasses.replace(data_config, skip_bad=True)
