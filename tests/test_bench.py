@@ -1,0 +1,20 @@
+"""`tfpix2pix bench --quick`: the JSON schema only (timings are never asserted)."""
+
+import json
+
+from cli_util import run_cli
+
+
+def test_bench_quick_json_schema():
+    result = run_cli("bench", "--quick", "--json", check=True, timeout=600)
+    results = json.loads(result.stdout)
+    assert {"train_img_per_s", "matmul_peak_gflops", "train", "infer_ms", "pipeline_img_per_s",
+            "peak_memory_mb", "image_size", "batch_size", "precision", "jit", "machine"} <= set(results)
+    assert results["image_size"] == 32 and results["quick"] is True
+    for norm in ("instance", "batch"):
+        measured = results["train"][norm]
+        assert {"img_per_s", "step_ms", "step_gflop", "achieved_gflops", "share_of_peak"} <= set(measured)
+        assert all(isinstance(value, float) and value > 0 for value in measured.values())
+    assert results["train_img_per_s"] == results["train"]["instance"]["img_per_s"]
+    assert "keras" in results["infer_ms"]
+    assert all(isinstance(value, float) and value > 0 for value in results["infer_ms"].values())

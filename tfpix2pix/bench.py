@@ -1,0 +1,210 @@
+"""`tfpix2pix bench`: training speed, FLOP use, inference latency and input pipeline speed.
+
+Every figure is a median over repeats after warm-up, measured on this machine in this run.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfpix2pix import config as config_lib, data, datasets
+from tfpix2pix.discriminator import build_patchgan_discriminator
+from tfpix2pix.generator import build_unet_generator
+from tfpix2pix.trainer import Trainer
+
+
+def median_seconds(function, *, repeats: int, warmup: int = 1) -> float:
+    """Median wall time of `function()` over `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_peak_gflops(*, size: int = 4096, repeats: int = 5, dtype=tf.float32) -> float:
+    """Practical float32 ceiling of this machine: a size x size matmul, GFLOP/s."""
+    a = tf.random.normal([size, size], dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    seconds = median_seconds(lambda: matmul(a).numpy(), repeats=repeats)
+    return 2 * size**3 / seconds / 1e9
+
+
+def conv_gflop(model: keras.Model, input_shapes: list) -> float:
+    """Forward GFLOP (2 x multiply-adds) of the model's convolutions for the given input shapes."""
+    flops = 0
+    shapes = {}
+    inputs = [tf.zeros(shape) for shape in input_shapes]
+    probe = keras.Model(model.inputs, [layer.output for layer in model.layers if _is_conv(layer)])
+    outputs = probe(inputs if len(inputs) > 1 else inputs[0])
+    for layer, output in zip([layer for layer in model.layers if _is_conv(layer)], outputs):
+        shapes[layer.name] = output.shape
+        kernel = layer.kernel.shape  # (kh, kw, in, out) for Conv2D, (kh, kw, out, in) for Conv2DTranspose
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            # Every input pixel scatters a kh x kw x out patch: MACs = input pixels * kh * kw * in * out.
+            height, width = output.shape[1] // layer.strides[0], output.shape[2] // layer.strides[1]
+        else:
+            height, width = output.shape[1], output.shape[2]
+        flops += 2 * output.shape[0] * height * width * kernel[0] * kernel[1] * kernel[2] * kernel[3]
+    return flops / 1e9
+
+
+def _is_conv(layer) -> bool:
+    return isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))
+
+
+def train_step_gflop(generator, discriminator, *, image_size: int, batch_size: int) -> float:
+    """FLOP of one train step, counted as the PyTorch reference counts it.
+
+    G forward once and backward (2x forward: input and weight gradients); D forward three times
+    (real, generated for the D step, generated again for the G step) and backward three times.
+    """
+    image = [batch_size, image_size, image_size, 3]
+    generator_forward = conv_gflop(generator, [image])
+    discriminator_forward = conv_gflop(discriminator, [image, image])
+    return 3 * generator_forward + 9 * discriminator_forward
+
+
+def measure_training(
+    *, image_size: int, batch_size: int, norm: str, precision: str = "float32", jit: bool = False,
+    steps: int = 10, repeats: int = 3, base_filters: int = 64,
+) -> dict:
+    """Training images/s of the paper's models (U-Net + 70x70 PatchGAN) on random data."""
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        keras.utils.set_random_seed(0)
+        generator = build_unet_generator(image_size=image_size, base_filters=base_filters, norm=norm)
+        discriminator = build_patchgan_discriminator(base_filters=base_filters, norm=norm)
+        optimizers = [keras.optimizers.Adam(2e-4, beta_1=0.5) for _ in range(2)]
+        if precision == "mixed_float16":
+            optimizers = [keras.optimizers.LossScaleOptimizer(optimizer) for optimizer in optimizers]
+        trainer = Trainer(
+            generator=generator, discriminator=discriminator, generator_optimizer=optimizers[0],
+            discriminator_optimizer=optimizers[1], strategy=tf.distribute.get_strategy(),
+            global_batch_size=batch_size, jit_compile=jit,
+        )
+        trainer.build_optimizers()
+        rng = np.random.default_rng(0)
+        batch = tuple(
+            tf.constant(rng.uniform(-1, 1, (batch_size, image_size, image_size, 3)).astype(np.float32))
+            for _ in range(2)
+        )
+        step = tf.constant(0, tf.int64)
+
+        def run_steps():
+            for _ in range(steps):
+                losses = trainer.train_step(step, batch)
+            float(losses["g_l1"])
+
+        seconds = median_seconds(run_steps, repeats=repeats) / steps
+        gflop = train_step_gflop(generator, discriminator, image_size=image_size, batch_size=batch_size)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return {"img_per_s": batch_size / seconds, "step_ms": seconds * 1000, "step_gflop": gflop,
+            "achieved_gflops": gflop / seconds, "generator": generator}
+
+
+def measure_generator_latency(generator, *, image_size: int, repeats: int = 10) -> float:
+    """Milliseconds per 1-image forward pass of a Keras generator (dropout off)."""
+    image = tf.zeros([1, image_size, image_size, 3])
+    forward = tf.function(lambda x: generator(x, training=False))
+    return median_seconds(lambda: forward(image).numpy(), repeats=repeats, warmup=2) * 1000
+
+
+def measure_pipeline(*, image_size: int, load_size: int, repeats: int = 3) -> float:
+    """Input pipeline images/s (read, decode, resize, crop, flip) over the bundled sample."""
+    folder = os.path.join(datasets.bundled_sample_dir(), "train")
+    files = sorted(os.path.join(folder, name) for name in os.listdir(folder))
+    files = files * max(1, 96 // len(files))
+
+    def one_epoch():
+        dataset = data.training_dataset(
+            files, direction="BtoA", image_size=image_size, load_size=load_size, flip=True, seed=0,
+            epoch=0, start_step=0, global_batch_size=1,
+        )
+        for _ in dataset:
+            pass
+
+    return len(files) / median_seconds(one_epoch, repeats=repeats)
+
+
+def exported_latencies(generator, *, image_size: int, repeats: int) -> dict:
+    """ms per image of the SavedModel and each TFLite variant, when the export module is available."""
+    try:
+        from tfpix2pix import export
+    except ImportError:
+        return {}
+    with tempfile.TemporaryDirectory() as folder:
+        return export.benchmark_formats(generator, image_size=image_size, folder=folder, repeats=repeats)
+
+
+def run(
+    *, image_size: int = 256, batch_size: int = 1, precision: str = "float32", jit: bool = False,
+    quick: bool = False, log=print,
+) -> dict:
+    """Runs every measurement; `quick` uses a tiny model and few repeats (smoke test)."""
+    steps, repeats = (2, 1) if quick else (10, 3)
+    base_filters = 8 if quick else 64
+    load_size = round(image_size * 286 / 256)
+    log(f"measuring float32 matmul peak ...")
+    peak = matmul_peak_gflops(size=512 if quick else 4096, repeats=repeats + 2)
+    results: dict = {"image_size": image_size, "batch_size": batch_size, "precision": precision, "jit": jit,
+                     "quick": quick, "matmul_peak_gflops": peak, "train": {}}
+    for norm in ("instance", "batch"):
+        log(f"measuring training, {norm} norm ...")
+        measured = measure_training(
+            image_size=image_size, batch_size=batch_size, norm=norm, precision=precision, jit=jit,
+            steps=steps, repeats=repeats, base_filters=base_filters,
+        )
+        generator = measured.pop("generator")
+        measured["share_of_peak"] = measured["achieved_gflops"] / peak
+        results["train"][norm] = measured
+        if norm == "instance":
+            default_generator = generator
+    results["train_img_per_s"] = results["train"]["instance"]["img_per_s"]
+    log("measuring generator latency ...")
+    results["infer_ms"] = {"keras": measure_generator_latency(default_generator, image_size=image_size,
+                                                               repeats=3 if quick else 10)}
+    results["infer_ms"].update(exported_latencies(default_generator, image_size=image_size, repeats=3 if quick else 10))
+    log("measuring the input pipeline ...")
+    results["pipeline_img_per_s"] = measure_pipeline(image_size=image_size, load_size=load_size, repeats=repeats)
+    results["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["machine"] = {"cpus": os.cpu_count(), "tensorflow": tf.__version__, "keras": keras.__version__}
+    return results
+
+
+def table(results: dict) -> str:
+    """The human-readable table of `run`'s results."""
+    lines = [
+        f"tfpix2pix bench: {results['image_size']}x{results['image_size']}, batch {results['batch_size']}, "
+        f"{results['precision']}{', XLA' if results['jit'] else ''}{' (quick)' if results['quick'] else ''}",
+        f"{'float32 matmul peak':<34}{results['matmul_peak_gflops']:>10.1f} GFLOP/s",
+    ]
+    for norm, measured in results["train"].items():
+        lines.append(f"{'train, ' + norm + ' norm':<34}{measured['img_per_s']:>10.3f} img/s   "
+                     f"{measured['step_gflop']:.1f} GFLOP/step, {measured['achieved_gflops']:.1f} GFLOP/s "
+                     f"= {100 * measured['share_of_peak']:.0f}% of peak")
+    for name, ms in results["infer_ms"].items():
+        lines.append(f"{'generator latency, ' + name:<34}{ms:>10.1f} ms/image")
+    lines.append(f"{'input pipeline':<34}{results['pipeline_img_per_s']:>10.1f} img/s")
+    lines.append(f"{'peak memory':<34}{results['peak_memory_mb']:>10.0f} MB")
+    return "\n".join(lines)
+
+
+def validate_options(image_size: int, batch_size: int) -> None:
+    if image_size & (image_size - 1) or image_size < 16:
+        raise config_lib.UsageError(f"--image-size must be a power of two of at least 16, got {image_size}")
+    if batch_size < 1:
+        raise config_lib.UsageError(f"--batch-size must be at least 1, got {batch_size}")
