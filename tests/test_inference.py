@@ -1,0 +1,82 @@
+"""Any-size inference, inference modes, and `predict` on files."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfpix2pix import cli, inference
+from tfpix2pix.generator import build_unet_generator
+
+
+@pytest.mark.parametrize("height,width", [(300, 517), (32, 32), (33, 95), (256, 31 * 7)])
+def test_pad_and_crop_round_trip_returns_the_input_exactly(height, width):
+    images = tf.random.uniform([2, height, width, 3], -1, 1)
+    padded, box = inference.pad_to_multiple(images, 32)
+    assert padded.shape[1] % 32 == 0 and padded.shape[2] % 32 == 0
+    assert padded.shape[1] - height < 32 and padded.shape[2] - width < 32
+    np.testing.assert_array_equal(inference.crop(padded, box).numpy(), images.numpy())
+
+
+def test_translate_keeps_the_size_and_modes_are_explicit():
+    generator = build_unet_generator(image_size=32, base_filters=4)
+    images = tf.random.uniform([1, 45, 70, 3], -1, 1, seed=1)
+    first = inference.translate(generator, images, multiple=32).numpy()
+    assert first.shape == (1, 45, 70, 3)
+    np.testing.assert_array_equal(first, inference.translate(generator, images, multiple=32).numpy())
+
+    def stochastic(seed):
+        inference.seed_dropout(generator, seed)
+        return inference.translate(generator, images, multiple=32, training=True).numpy()
+
+    np.testing.assert_array_equal(stochastic(3), stochastic(3))
+    assert np.abs(stochastic(3) - stochastic(4)).max() > 1e-6
+    assert np.abs(stochastic(3) - first).max() > 1e-6
+
+
+def test_mode_note_names_the_statistics():
+    assert "moving averages" in inference.mode_note("batch", False)
+    assert "statistics of each test batch" in inference.mode_note("batch", True)
+    assert "dropout on" in inference.mode_note("instance", True)
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("predict") / "run"
+    assert cli.main(["train", "--preset", "tiny", "--steps", "4", "--workdir", str(workdir)]) == 0
+    return workdir
+
+
+def predict(*args):
+    return cli.main(["predict", *map(str, args)])
+
+
+def test_predict_files_any_size_and_bad_inputs(trained_workdir, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (300, 517, 3), dtype=np.uint8)).save(inputs / "odd.png")
+    Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(inputs / "gray.jpg")
+    (inputs / "notes.jpg").write_text("not an image")
+    Image.new("RGB", (10, 40)).save(inputs / "tiny.png")
+    out = tmp_path / "out"
+    assert predict("--model", trained_workdir, inputs, "--out", out) == 1  # two inputs skipped
+    err = capsys.readouterr().err
+    assert "notes.jpg" in err and "tiny.png" in err and "at least 32 px" in err
+    assert Image.open(out / "odd.png").size == (517, 300)
+    assert Image.open(out / "gray.png").size == (64, 64)
+    assert predict("--model", trained_workdir, inputs / "tiny.png", "--resize", "--out", tmp_path / "r") == 0
+    assert Image.open(tmp_path / "r" / "tiny.png").size == (10, 40)
+
+
+def test_predict_is_deterministic_by_default_and_seeded_when_stochastic(trained_workdir, tmp_path):
+    source = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(source)
+    outputs = {}
+    for name, flags in {"a": [], "b": [], "s1": ["--stochastic", "--seed", "1"], "s1again": ["--stochastic", "--seed", "1"],
+                        "s2": ["--stochastic", "--seed", "2"]}.items():
+        assert predict("--model", trained_workdir, source, "--out", tmp_path / name, *flags) == 0
+        outputs[name] = np.asarray(Image.open(tmp_path / name / "in.png"), dtype=np.int16)
+    np.testing.assert_array_equal(outputs["a"], outputs["b"])
+    np.testing.assert_array_equal(outputs["s1"], outputs["s1again"])
+    assert np.abs(outputs["s1"] - outputs["s2"]).max() > 0

@@ -1,0 +1,145 @@
+"""Crashes: SIGKILL mid-run and mid-save, damaged checkpoints, a full disk, non-finite losses.
+
+Every test drives the real command line in a subprocess and kills it for real.
+"""
+
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cli_util import REPO, run_cli
+
+# 64x64 with 16 filters: slow enough (a few steps per second) to be killed at a chosen moment.
+SLOW_TINY = ["--preset", "tiny", "--set", "data.image_size=64", "--set", "data.load_size=72",
+             "--set", "model.base_filters=16", "--set", "model.discriminator_filters=16"]
+
+
+def generator_weights(workdir, checkpoint=None):
+    path = checkpoint or tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+    reader = tf.train.load_checkpoint(path)
+    names = [name for name, _ in tf.train.list_variables(path) if name.startswith("generator/")]
+    return {name: reader.get_tensor(name) for name in names}
+
+
+def start_training(*args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "tfpix2pix", "train", *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def wait_for(condition, process, timeout=240):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"training ended before the kill point:\n{process.stdout.read()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("timed out waiting for the kill point")
+        time.sleep(0.005)
+
+
+def test_sigkill_after_a_checkpoint_then_resume_is_bitwise_identical(tmp_path):
+    common = [*SLOW_TINY, "--steps", 40, "--deterministic", "--seed", 5, "--set", "train.save_every=5"]
+    straight = tmp_path / "straight"
+    run_cli("train", *common, "--workdir", straight, check=True)
+
+    killed = tmp_path / "killed"
+    process = start_training(*common, "--workdir", killed)
+    wait_for(lambda: (killed / "checkpoints" / "ckpt-20.index").exists(), process)
+    time.sleep(random.uniform(0.0, 0.4))  # a random moment after the step-20 checkpoint
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    steps_done = int(tf.train.latest_checkpoint(str(killed / "checkpoints")).rsplit("-", 1)[1])
+    assert 20 <= steps_done < 40
+
+    resumed = run_cli("train", "--steps", 40, "--workdir", killed, check=True)
+    assert f"at step {steps_done}" in resumed.stdout
+    expected, actual = generator_weights(straight), generator_weights(killed)
+    assert expected.keys() == actual.keys() and len(expected) > 10
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+
+def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tmp_path):
+    # 64 base filters make a ~280 MB checkpoint (weights + Adam slots): its write takes a while.
+    workdir = tmp_path / "run"
+    big = ["--preset", "tiny", "--set", "model.base_filters=64", "--set", "model.discriminator_filters=64",
+           "--set", "train.save_every=3", "--steps", 9]
+    process = start_training(*big, "--workdir", workdir)
+    checkpoints = workdir / "checkpoints"
+    # A save in progress shows as TensorFlow's temporary folder next to the checkpoints.
+    wait_for(lambda: (checkpoints / "ckpt-3.index").exists()
+             and any("_temp" in name for name in os.listdir(checkpoints)), process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    latest = tf.train.latest_checkpoint(str(checkpoints))
+    assert latest is not None
+    tf.train.load_checkpoint(latest)  # loadable
+    resumed = run_cli("train", *big, "--workdir", workdir, check=True)
+    assert f"resumed from {latest}" in resumed.stdout
+    assert "done: step 9/9" in resumed.stdout
+
+
+def test_damaged_latest_checkpoint_falls_back_to_the_previous(tmp_path):
+    workdir = tmp_path / "run"
+    run_cli("train", "--preset", "tiny", "--steps", 6, "--set", "train.save_every=3", "--workdir", workdir, check=True)
+    data_file = workdir / "checkpoints" / "ckpt-6.data-00000-of-00001"
+    data_file.write_bytes(data_file.read_bytes()[:1000])  # truncated
+    resumed = run_cli("train", "--steps", 9, "--workdir", workdir, check=True)
+    assert "warning" in resumed.stdout and "ckpt-6" in resumed.stdout
+    assert "at step 3" in resumed.stdout and "done: step 9/9" in resumed.stdout
+
+
+def test_full_disk_stops_with_a_clear_error_and_no_partial_latest(tmp_path):
+    workdir = tmp_path / "run"
+    run_cli("train", "--preset", "tiny", "--steps", 3, "--set", "train.save_every=3", "--workdir", workdir, check=True)
+    before = (workdir / "checkpoints" / "checkpoint").read_text()
+
+    def limit_file_size():  # files cannot grow past 64 KiB: the next checkpoint cannot be written
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tfpix2pix", "train", "--steps", "6", "--set", "train.save_every=3",
+         "--workdir", str(workdir)],
+        capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(workdir / "checkpoints") in result.stderr and "step 6" in result.stderr
+    assert (workdir / "checkpoints" / "checkpoint").read_text() == before
+    tf.train.load_checkpoint(tf.train.latest_checkpoint(str(workdir / "checkpoints")))
+
+
+def test_unwritable_workdir_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("train", "--preset", "tiny", "--steps", 2, "--workdir", blocker / "run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(blocker / "run") in result.stderr
+
+
+def test_non_finite_loss_stops_naming_the_step_and_part(tmp_path):
+    workdir = tmp_path / "run"
+    run_cli("train", "--preset", "tiny", "--steps", 3, "--set", "train.save_every=3", "--workdir", workdir, check=True)
+    checkpoint = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+    before = generator_weights(workdir)
+    # Inject divergence: resume with an absurd learning rate; the first update overflows.
+    result = run_cli("train", "--steps", 6, "--workdir", workdir, "--set", "train.learning_rate=1e38",
+                     "--set", "train.save_every=1")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "non-finite loss" in result.stderr and "at step 4" in result.stderr and "g_total=nan" in result.stderr
+    assert tf.train.latest_checkpoint(str(workdir / "checkpoints")) == checkpoint
+    for name, value in generator_weights(workdir).items():
+        np.testing.assert_array_equal(value, before[name])
