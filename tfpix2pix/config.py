@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -222,10 +223,15 @@ def validate(config: Config) -> Config:
         raise UsageError(f"--steps must be at least 1, got {train.steps}")
     if not 0.0 <= model.dropout < 1.0:
         raise UsageError(f"model.dropout must be in [0, 1), got {model.dropout}")
-    if loss.l1_weight < 0:
-        raise UsageError(f"loss.l1_weight must be non-negative, got {loss.l1_weight}")
-    if not train.learning_rate > 0:
-        raise UsageError(f"train.learning_rate must be positive, got {train.learning_rate}")
+    if not (math.isfinite(loss.l1_weight) and loss.l1_weight >= 0):
+        raise UsageError(f"loss.l1_weight must be a finite number >= 0, got {loss.l1_weight}")
+    if not (math.isfinite(train.learning_rate) and train.learning_rate > 0):
+        raise UsageError(f"train.learning_rate must be a finite number > 0, got {train.learning_rate}")
+    for key, value in (("train.beta_1", train.beta_1), ("train.beta_2", train.beta_2)):
+        if not 0.0 <= value < 1.0:
+            raise UsageError(f"{key} must be in [0, 1), got {value}")
+    if train.keep_every is not None and train.keep_every < 1:
+        raise UsageError(f"train.keep_every must be at least 1, got {train.keep_every}")
     return config
 
 
@@ -235,9 +241,12 @@ def num_downsamplings(image_size: int) -> int:
 
 
 def save(config: Config, path: str) -> None:
-    with open(path, "w") as file:
+    """Writes the config as JSON atomically (a temporary file renamed into place)."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
         json.dump(config.to_dict(), file, indent=2, sort_keys=True)
         file.write("\n")
+    os.replace(temporary, path)
 
 
 def load(path: str) -> Config:
