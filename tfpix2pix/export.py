@@ -1,0 +1,280 @@
+"""`tfpix2pix export`: a work dir's generator as SavedModel, Keras file and TFLite, measured.
+
+    export/<name>/saved_model/<step>/      TF Serving layout, signatures serving_default + translate
+    export/<name>/generator.keras          for fine-tuning and Keras users
+    export/<name>/<name>_<variant>.tflite  fp32, fp16, int8, dynamic (+ a .json sidecar each)
+    export/<name>/models.config            TF Serving --model_config_file example
+    export/<name>/README.md                how to serve it, request examples, measured figures
+    export/<name>/export.json              the same figures for machines
+
+Every format is checked against the Keras generator on evaluation images (max abs difference,
+or PSNR for int8) and timed per image; a TFLite variant more than 2x slower than fp32 is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfpix2pix import data, export_readme, inference, runtimes, savedmodel, sources, tflite, workdir as workdir_lib
+from tfpix2pix.errors import UsageError
+from tfpix2pix.generator import required_multiple
+
+# Parity targets against the Keras generator (max abs difference on [-1, 1] outputs; PSNR for int8).
+PARITY_SEED = 1
+TOLERANCES = {"saved_model": 1e-5, "keras_file": 1e-5, "fp32": 1e-4, "fp16": 1e-2, "dynamic": 5e-2}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What `export` writes and how it measures.
+
+    Attributes:
+        name: TF Serving model name and TFLite file prefix (default: the output folder's name).
+        tflite_variants: any of tflite.VARIANTS; empty for no TFLite files.
+        stochastic: SavedModel with the paper's test-time dropout (§3.3); TFLite stays deterministic.
+        int8_io: int8 input and output tensors in the int8 file (float32 by default).
+        max_side: longest image side the serving signature accepts.
+        calibration_images: training images for int8 calibration.
+        evaluation_images: validation images for the parity figures.
+        timing_runs: timed runs per format (median reported).
+        num_threads: LiteRT threads (default: all cores).
+    """
+
+    name: str | None = None
+    tflite_variants: tuple[str, ...] = tflite.VARIANTS
+    stochastic: bool = False
+    int8_io: bool = False
+    max_side: int = savedmodel.DEFAULT_MAX_SIDE
+    calibration_images: int = 100
+    evaluation_images: int = 8
+    timing_runs: int = 5
+    num_threads: int | None = None
+
+
+def _folder_size(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+
+
+def _split_images(config, split: str, count: int) -> np.ndarray | None:
+    """Up to `count` input images of `split`, resized to the training size, or None if absent."""
+    if count < 1 or not sources.has_split(config.data, split):
+        return None
+    files = sources.split_sources(config.data, split, image_size=config.data.image_size,
+                                  log=lambda *_: None, download=False)[:count]
+    if not files:
+        return None
+    batches = data.evaluation_dataset(files, direction=config.data.direction, image_size=config.data.image_size)
+    return np.concatenate([input_image.numpy() for input_image, _ in batches])
+
+
+def _timed(function, image, runs: int) -> float:
+    """Median seconds per call after one warm-up call."""
+    function(image)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function(image)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def check_target(out: str, step: int) -> str:
+    """The version folder `<out>/saved_model/<step>`; refuses a non-empty one before anything is written."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out} exists and is not a folder")
+    version_dir = os.path.join(out, "saved_model", str(step))
+    if os.path.isdir(version_dir) and os.listdir(version_dir):
+        raise UsageError(f"{version_dir} already holds an export of step {step}; nothing was overwritten: "
+                         "choose another --out, or delete that folder to export again")
+    if os.path.exists(version_dir) and not os.path.isdir(version_dir):
+        raise UsageError(f"{version_dir} exists and is not a folder")
+    return version_dir
+
+
+def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, log=print) -> dict:
+    """Exports the latest generator of `workdir` to `out` and measures every format.
+
+    Raises:
+        UsageError: no checkpoint in `workdir`, a non-empty version folder, an unknown TFLite
+            variant, or int8 requested without the training images to calibrate on. Nothing is
+            written in those cases.
+
+    Returns:
+        A summary: version, paths, and per format its file, size, latency and parity figures.
+    """
+    unknown = [variant for variant in options.tflite_variants if variant not in tflite.VARIANTS]
+    if unknown:
+        raise UsageError(f"unknown TFLite variant(s) {', '.join(unknown)}; valid: {', '.join(tflite.VARIANTS)}")
+    name = options.name or os.path.basename(os.path.normpath(out))
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise UsageError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (set it with --name)")
+    generator, config, step = workdir_lib.load_generator(workdir)
+    image_size = config.data.image_size
+    multiple = required_multiple(config.model, image_size)
+    version_dir = check_target(out, step)
+    calibration = None
+    if "int8" in options.tflite_variants:
+        calibration = _split_images(config, "train", options.calibration_images)
+        if calibration is None:
+            raise UsageError(f"int8 calibration needs the training images of {workdir} "
+                             f"({config.data.dataset or config.data.data_dir or config.data.a_dir}), which are not "
+                             "on this machine: restore them, or leave int8 out (--tflite fp32,fp16,dynamic)")
+    evaluation, evaluation_source = _split_images(config, "val", options.evaluation_images), "val"
+    if evaluation is None:
+        evaluation, evaluation_source = _split_images(config, "train", options.evaluation_images), "train"
+    if evaluation is None:
+        evaluation, evaluation_source = savedmodel.warmup_images(image_size)[1], "synthetic"
+    reference = generator(evaluation, training=False).numpy()
+    facts = {"step": step, "image_size": image_size, "multiple": multiple, "direction": config.data.direction,
+             "generator": config.model.generator, "norm": config.model.norm, "workdir": os.path.abspath(workdir)}
+    rows: list[dict] = []
+
+    log(f"exporting step {step} of {workdir} to {out} (model name {name})")
+    savedmodel.save(
+        generator, version_dir, multiple=multiple, max_side=options.max_side, stochastic=options.stochastic,
+        norm=config.model.norm, metadata=facts, model_name=name, warmup_image_size=image_size,
+    )
+    rows.append(_keras_row(generator, evaluation, options.timing_runs))
+    rows.extend(_saved_model_rows(version_dir, generator, evaluation, reference, options, multiple))
+    rows.append(_keras_file_row(generator, out, evaluation, reference))
+    tflite_rows = _tflite_rows(generator, out, name, image_size, calibration, evaluation, reference, facts, options, log)
+    rows.extend(tflite_rows)
+
+    with open(os.path.join(out, "models.config"), "w") as file:
+        file.write(models_config(name))
+    summary = {
+        "name": name, "version": step, "out": out, "saved_model": version_dir, "image_size": image_size,
+        "multiple": multiple, "max_side": options.max_side, "stochastic": options.stochastic,
+        "evaluation_images": f"{len(evaluation)} {evaluation_source} images", "formats": rows,
+    }
+    with open(os.path.join(out, "export.json"), "w") as file:
+        json.dump(summary, file, indent=2)
+        file.write("\n")
+    export_readme.write(os.path.join(out, "README.md"), summary)
+    return summary
+
+
+def _keras_row(generator, evaluation, runs: int) -> dict:
+    seconds = _timed(lambda image: generator(image, training=False), evaluation[:1], runs)
+    return {"format": "keras (in memory)", "file": None, "bytes": None, "ms": seconds * 1000, "parity": "reference"}
+
+
+def _saved_model_rows(version_dir, generator, evaluation, reference, options, multiple) -> list[dict]:
+    loaded = tf.saved_model.load(version_dir)
+    translate = loaded.signatures[savedmodel.TRANSLATE]
+    serve = loaded.signatures[savedmodel.SERVE]
+    rows = []
+    size = _folder_size(version_dir)
+    if options.stochastic:
+        # Random outputs: compare with Keras' dropout-on outputs drawn from the same seed.
+        loaded.seed_dropout(tf.constant(PARITY_SEED, tf.int64))
+        inference.seed_dropout(generator, PARITY_SEED)
+        reference = generator(evaluation, training=True).numpy()
+    difference = float(np.max(np.abs(translate(images=tf.constant(evaluation))[savedmodel.IMAGES_KEY] - reference)))
+    parity = f"max abs diff {difference:.2g} (target {TOLERANCES['saved_model']:g})"
+    if options.stochastic:
+        parity += f", dropout on, both seeded with {PARITY_SEED}"
+    seconds = _timed(lambda image: translate(images=image), tf.constant(evaluation[:1]), options.timing_runs)
+    rows.append({"format": "saved_model translate", "file": version_dir, "bytes": size, "ms": seconds * 1000,
+                 "parity": parity, "max_abs_diff": difference})
+    png = tf.io.encode_png(data.to_uint8(evaluation[0]))
+    seconds = _timed(lambda batch: serve(image_bytes=batch), tf.reshape(png, [1]), options.timing_runs)
+    rows.append({"format": "saved_model serving_default (PNG in, PNG out)", "file": version_dir, "bytes": size,
+                 "ms": seconds * 1000, "parity": "decode + pad + generator + crop + PNG encode"})
+    return rows
+
+
+def _keras_file_row(generator, out: str, evaluation, reference) -> dict:
+    path = os.path.join(out, "generator.keras")
+    staging = os.path.join(out, f".generator-{os.getpid()}.keras")  # Keras wants the .keras suffix.
+    try:
+        generator.save(staging)
+        os.replace(staging, path)
+    finally:
+        if os.path.exists(staging):
+            os.remove(staging)
+    reloaded = keras.saving.load_model(path, compile=False)
+    difference = float(np.max(np.abs(reloaded(evaluation, training=False).numpy() - reference)))
+    return {"format": "keras file", "file": path, "bytes": os.path.getsize(path), "ms": None,
+            "parity": f"max abs diff {difference:.2g} (target {TOLERANCES['keras_file']:g})", "max_abs_diff": difference}
+
+
+def _tflite_rows(generator, out, name, image_size, calibration, evaluation, reference, facts, options, log):
+    rows, fp32_seconds = [], None
+    threads = options.num_threads or os.cpu_count()
+    # fp32 first: the others are timed against it.
+    for variant in sorted(options.tflite_variants, key=lambda variant: variant != "fp32"):
+        started = time.perf_counter()
+        model = tflite.convert(generator, variant, image_size=image_size,
+                               representative_images=None if calibration is None else list(calibration[:, None]),
+                               int8_io=options.int8_io and variant == "int8")
+        outputs = tflite.run(model, evaluation, num_threads=threads)
+        fixed = None
+        if variant == "int8" and tflite.psnr(outputs, reference) < tflite.MIN_INT8_PSNR:
+            before = tflite.psnr(outputs, reference)
+            model = tflite.convert(generator, variant, image_size=image_size, representative_images=list(calibration[:, None]),
+                                   int8_io=options.int8_io, float_norm=True)
+            outputs = tflite.run(model, evaluation, num_threads=threads)
+            fixed = f"full int8 reached {before:.1f} dB < {tflite.MIN_INT8_PSNR:g}: instance norm kept in float"
+        seconds = tflite.latency(model, evaluation[:1], runs=options.timing_runs, num_threads=threads)
+        path = os.path.join(out, f"{name}_{variant}.tflite")
+        row = {"format": f"tflite {variant}", "file": path, "bytes": len(model), "ms": seconds * 1000,
+               "convert_s": time.perf_counter() - started}
+        if variant == "int8":
+            row["psnr_db"] = tflite.psnr(outputs, reference)
+            row["parity"] = f"PSNR {row['psnr_db']:.1f} dB (target >= {tflite.MIN_INT8_PSNR:g})"
+        else:
+            row["max_abs_diff"] = float(np.max(np.abs(outputs - reference)))
+            row["parity"] = f"max abs diff {row['max_abs_diff']:.2g} (target {TOLERANCES[variant]:g})"
+        if fixed:
+            row["note"] = fixed
+        fp32_seconds = seconds if variant == "fp32" else fp32_seconds
+        refusal = tflite.slowdown_verdict(variant, seconds, fp32_seconds) if fp32_seconds else None
+        if refusal:
+            row.update(file=None, refused=refusal)
+            log(f"  tflite {variant}: refused, not written: {refusal}")
+        else:
+            _write_atomically(path, model)
+            sidecar = {**facts, "variant": variant, "signature": tflite.SIGNATURE, "deterministic": True,
+                       **tflite.io_facts(model)}
+            with open(runtimes.sidecar_path(path), "w") as file:
+                json.dump(sidecar, file, indent=2)
+                file.write("\n")
+        rows.append(row)
+    return rows
+
+
+def _write_atomically(path: str, contents: bytes) -> None:
+    staging = f"{path}.tmp-{os.getpid()}"
+    with open(staging, "wb") as file:
+        file.write(contents)
+    os.replace(staging, path)
+
+
+def models_config(name: str) -> str:
+    """A TF Serving `--model_config_file` for `saved_model/` mounted at /models/<name> (versions inside)."""
+    return (
+        f"# tensorflow_model_server --model_config_file=/models/models.config, with saved_model/ mounted at /models/{name}\n"
+        "model_config_list {\n"
+        "  config {\n"
+        f'    name: "{name}"\n'
+        f'    base_path: "/models/{name}"\n'
+        '    model_platform: "tensorflow"\n'
+        "  }\n"
+        "}\n"
+    )
+
+
+def options_from(**values) -> ExportOptions:
+    """ExportOptions from keyword values, ignoring None (unset CLI flags)."""
+    return dataclasses.replace(ExportOptions(), **{key: value for key, value in values.items() if value is not None})

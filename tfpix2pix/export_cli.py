@@ -1,0 +1,86 @@
+"""`tfpix2pix export`: flags and output of the export command (wired into cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from tfpix2pix.errors import UsageError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _variants(text: str) -> tuple[str, ...]:
+    from tfpix2pix.tflite import VARIANTS
+
+    if text.strip().lower() == "none":
+        return ()
+    chosen = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [variant for variant in chosen if variant not in VARIANTS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown variant(s) {', '.join(unknown) or repr(text)}; choose from {','.join(VARIANTS)} or none"
+        )
+    return chosen
+
+
+def add_export_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export", help="export a trained generator: SavedModel (TF Serving), Keras file, TFLite",
+        description="Export the latest generator of --workdir to --out:\n"
+        "  saved_model/<step>/   TF Serving layout, signatures serving_default (image bytes in, PNG out, any size)\n"
+        "                        and translate (float images), warm-up requests in assets.extra/\n"
+        "  generator.keras       the Keras model\n"
+        "  <name>_<variant>.tflite + .json   fp32, fp16, int8 (calibrated on the training split), dynamic\n"
+        "  models.config, README.md (how to serve it, REST and gRPC examples), export.json (figures)\n"
+        "Every format is compared with the Keras generator and timed; a TFLite variant more than 2x slower\n"
+        "than fp32 is refused with the reason. An existing non-empty version folder is never overwritten.",
+        epilog="examples:\n  tfpix2pix export --workdir runs/facades --out export/facades\n"
+        "  tfpix2pix export --workdir runs/facades --tflite fp32,int8 --int8-io\n"
+        "  tfpix2pix predict --model export/facades/facades_int8.tflite photo.jpg --out out/",
+    )
+    source = parser.add_argument_group("source and target")
+    source.add_argument("--workdir", required=True, metavar="DIR", help="the training run to export (its latest checkpoint)")
+    source.add_argument("--out", metavar="DIR", help="export folder (default: export/<work dir name>)")
+    source.add_argument("--name", metavar="NAME", help="TF Serving model name and TFLite file prefix (default: the "
+                        "--out folder's name)")
+    serving = parser.add_argument_group("SavedModel")
+    serving.add_argument("--stochastic", action="store_true",
+                         help="keep dropout on at test time as in the paper (§3.3); default: deterministic")
+    serving.add_argument("--max-side", type=_positive_int, metavar="PX",
+                         help="serving_default refuses images with a side above PX (default: 4096)")
+    lite = parser.add_argument_group("TFLite")
+    lite.add_argument("--tflite", type=_variants, metavar="LIST",
+                      help="comma-separated variants: fp32,fp16,int8,dynamic (default: all), or none")
+    lite.add_argument("--int8-io", action="store_true", help="int8 input and output tensors in the int8 file "
+                      "(default: float32 in and out, quantized inside)")
+    lite.add_argument("--calibration-images", type=_positive_int, metavar="N",
+                      help="training images used to calibrate int8 (default: 100)")
+    lite.add_argument("--threads", type=_positive_int, metavar="N", help="LiteRT threads for the timings "
+                      "(default: all cores)")
+    parser.set_defaults(handler=run_export)
+
+
+def run_export(args) -> int:
+    from tfpix2pix import export, export_readme
+
+    if not os.path.isdir(args.workdir):
+        raise UsageError(f"--workdir {args.workdir} does not exist or is not a folder")
+    out = args.out or os.path.join("export", os.path.basename(os.path.normpath(args.workdir)))
+    options = export.options_from(
+        name=args.name, tflite_variants=args.tflite, stochastic=args.stochastic, int8_io=args.int8_io,
+        max_side=args.max_side, calibration_images=args.calibration_images, num_threads=args.threads,
+    )
+    summary = export.export(args.workdir, out, options)
+    print(export_readme.format_rows(summary["formats"]))
+    print(f"SavedModel: {summary['saved_model']} (signatures serving_default, translate)")
+    print(f"serve it:   see {os.path.join(out, 'README.md')}")
+    return 0

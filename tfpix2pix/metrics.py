@@ -1,0 +1,296 @@
+"""Image quality and label-map metrics, per image and over a whole set.
+
+Images are uint8 arrays of shape (height, width, 3) on the 0-255 scale.
+
+- `image_metrics`: L1 (mean absolute difference, 0-255), PSNR and SSIM (`tf.image`, max value 255).
+  Identical images have PSNR `inf`; `summarize` averages PSNR over the finite values and counts
+  the others, and `tfpix2pix.report.write_metrics_json` writes `inf` as the JSON string "inf".
+- `label_metrics` / `ConfusionMatrix`: the paper's photo -> labels scores (Table 6): every pixel of
+  the output and of the target is mapped to the nearest palette color, then per-pixel accuracy,
+  per-class accuracy and class IoU. Over a set, confusion is summed first and the scores computed
+  once, as in the paper; class averages cover the classes present in the targets.
+- `frechet_inception_distance`: optional FID from a local InceptionV3 weights file (see fid.py).
+- `evaluate_folders`: all of the above between two folders of images matched by file stem.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from tfpix2pix.errors import UsageError
+from tfpix2pix.fid import frechet_inception_distance
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+SSIM_FILTER_SIZE = 11  # tf.image.ssim's default Gaussian window; images must be at least this big.
+
+Palette = Sequence[Sequence[int]]
+
+
+def image_metrics(generated: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """L1, PSNR and SSIM between two images of the same shape.
+
+    Args:
+        generated: uint8 array (height, width, channels), values 0-255.
+        target: array of the same shape.
+
+    Returns:
+        `{"l1": ..., "psnr": ..., "ssim": ...}`. `l1` is the mean absolute difference on the 0-255
+        scale; `psnr` is in dB and is `float("inf")` for identical images.
+
+    Raises:
+        ValueError: if the shapes differ, are not (height, width, channels), or a side is smaller
+            than the 11-pixel SSIM window.
+    """
+    generated = np.asarray(generated)
+    target = np.asarray(target)
+    if generated.shape != target.shape or generated.ndim != 3:
+        raise ValueError(
+            f"images must share one (height, width, channels) shape, "
+            f"got generated {generated.shape} and target {target.shape}"
+        )
+    height, width = generated.shape[:2]
+    if min(height, width) < SSIM_FILTER_SIZE:
+        raise ValueError(
+            f"SSIM needs images of at least {SSIM_FILTER_SIZE}x{SSIM_FILTER_SIZE}, "
+            f"got {height}x{width}"
+        )
+    generated_float = tf.constant(generated, dtype=tf.float32)
+    target_float = tf.constant(target, dtype=tf.float32)
+    return {
+        "l1": float(np.mean(np.abs(generated.astype(np.float64) - target.astype(np.float64)))),
+        # tf.image.psnr gives +inf when the mean squared error is 0.
+        "psnr": float(tf.image.psnr(generated_float, target_float, max_val=255.0)),
+        "ssim": float(tf.image.ssim(generated_float, target_float, max_val=255.0)),
+    }
+
+
+def _palette_array(palette: Palette) -> np.ndarray:
+    colors = np.asarray(palette)
+    if colors.ndim != 2 or colors.shape[0] < 1 or colors.shape[1] != 3:
+        raise ValueError(f"palette must be a sequence of RGB triples, got shape {colors.shape}")
+    if colors.min() < 0 or colors.max() > 255:
+        raise ValueError(f"palette colors must lie in 0-255, got values {colors.min()}..{colors.max()}")
+    return colors.astype(np.int32)
+
+
+def nearest_palette_labels(image: np.ndarray, palette: Palette) -> np.ndarray:
+    """Maps every pixel to the index of the nearest palette color (squared RGB distance).
+
+    Generated label maps and JPEG-compressed targets are never exactly the palette colors, so
+    both sides go through this mapping (Table 6: "output colors mapped to the nearest class").
+    Ties go to the lower index.
+
+    Args:
+        image: array (height, width, 3).
+        palette: K RGB triples, e.g. `((128, 64, 128), (244, 35, 232), ...)`.
+
+    Returns:
+        int32 array (height, width) of class indices in [0, K).
+    """
+    colors = _palette_array(palette)
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"label image must have shape (height, width, 3), got {image.shape}")
+    difference = image.astype(np.int32)[:, :, None, :] - colors[None, None, :, :]
+    distance = np.einsum("hwkc,hwkc->hwk", difference, difference)  # (height, width, K)
+    return np.argmin(distance, axis=-1).astype(np.int32)
+
+
+class ConfusionMatrix:
+    """Accumulates a K x K confusion matrix (rows: target class, columns: predicted class).
+
+    Summing over a whole set before computing scores is how the paper reports Table 6; averaging
+    per-image scores would weight small images and rare classes differently.
+    """
+
+    def __init__(self, num_classes: int):
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        self.num_classes = num_classes
+        self.counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+
+    def update(self, target_labels: np.ndarray, predicted_labels: np.ndarray) -> None:
+        """Adds one pair of label maps of the same shape."""
+        target_labels = np.asarray(target_labels)
+        predicted_labels = np.asarray(predicted_labels)
+        if target_labels.shape != predicted_labels.shape:
+            raise ValueError(
+                f"label maps differ in shape: target {target_labels.shape}, "
+                f"predicted {predicted_labels.shape}"
+            )
+        flat = target_labels.astype(np.int64).ravel() * self.num_classes + predicted_labels.ravel()
+        self.counts += np.bincount(flat, minlength=self.num_classes**2).reshape(self.counts.shape)
+
+    def result(self) -> dict[str, float]:
+        """Per-pixel accuracy, per-class accuracy and class IoU.
+
+        The two class averages run over the classes that occur in the targets.
+        """
+        total = self.counts.sum()
+        if total == 0:
+            raise ValueError("confusion matrix is empty: no pixels were added")
+        correct = np.diag(self.counts).astype(np.float64)
+        target_totals = self.counts.sum(axis=1)
+        predicted_totals = self.counts.sum(axis=0)
+        present = target_totals > 0
+        union = target_totals + predicted_totals - correct
+        return {
+            "pixel_accuracy": float(correct.sum() / total),
+            "class_accuracy": float(np.mean(correct[present] / target_totals[present])),
+            "class_iou": float(np.mean(correct[present] / union[present])),
+        }
+
+
+def label_metrics(generated: np.ndarray, target: np.ndarray, palette: Palette) -> dict[str, float]:
+    """The paper's label-map scores for one image pair; see `ConfusionMatrix.result`."""
+    confusion = ConfusionMatrix(len(palette))
+    confusion.update(nearest_palette_labels(target, palette), nearest_palette_labels(generated, palette))
+    return confusion.result()
+
+
+def summarize(per_image: Sequence[dict]) -> dict:
+    """Means of every numeric field over a list of per-image metric dicts.
+
+    Non-numeric fields (names, paths) are skipped. Non-finite values (PSNR of identical images)
+    are left out of the mean and counted in `<field>_nonfinite_count`; if no value is finite the
+    mean is `inf` when all are `+inf`, else `nan`. `count` is the number of images.
+    """
+    summary: dict = {"count": len(per_image)}
+    fields = [
+        key
+        for key in dict.fromkeys(key for entry in per_image for key in entry)
+        if all(_is_number(entry[key]) for entry in per_image if key in entry)
+    ]
+    for key in fields:
+        values = [float(entry[key]) for entry in per_image if key in entry]
+        finite = [value for value in values if math.isfinite(value)]
+        if finite:
+            summary[key] = float(np.mean(finite))
+        else:
+            summary[key] = math.inf if all(value == math.inf for value in values) else math.nan
+        if len(finite) < len(values):
+            summary[f"{key}_nonfinite_count"] = len(values) - len(finite)
+    return summary
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
+def read_rgb(path: str) -> np.ndarray:
+    """Reads an image file as a uint8 RGB array (height, width, 3); alpha is dropped.
+
+    Raises:
+        UsageError: naming the file when it cannot be read as an image.
+    """
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise UsageError(f"cannot read image {path}: {error}") from error
+
+
+def _images_by_stem(directory: str, problems: list[str], ignored: list[str]) -> dict[str, str]:
+    if not os.path.isdir(directory):
+        raise UsageError(f"not a directory: {directory}")
+    by_stem: dict[str, list[str]] = {}
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        stem, suffix = os.path.splitext(name)
+        if name.startswith(".") or not os.path.isfile(path):
+            continue
+        if suffix.lower() not in IMAGE_SUFFIXES:
+            ignored.append(path)
+            continue
+        by_stem.setdefault(stem, []).append(name)
+    for stem, names in by_stem.items():
+        if len(names) > 1:
+            problems.append(f"ambiguous name {stem!r} in {directory}: {', '.join(names)} (skipped)")
+    return {stem: os.path.join(directory, names[0]) for stem, names in by_stem.items() if len(names) == 1}
+
+
+def evaluate_folders(
+    generated_dir: str,
+    target_dir: str,
+    *,
+    palette: Palette | None = None,
+    fid_weights: str | None = None,
+) -> dict:
+    """Metrics between two folders of images matched by file stem (`x.png` vs `x.jpg`).
+
+    Nothing is resized: images of a matched pair must have the same size.
+
+    Args:
+        generated_dir: folder of generated images.
+        target_dir: folder of target images.
+        palette: RGB triples of the label classes; when given, label metrics are added.
+        fid_weights: local InceptionV3 no-top weights file; when None, FID is reported as skipped.
+
+    Returns:
+        `{"per_image": [...], "mean": {...}, "fid": float | None, "fid_note": str | None,
+        "problems": [...], "ignored": [...]}`. Each per-image entry has `name`, `generated`,
+        `target` and the metrics. `mean` holds `summarize(per_image)`, except that the label
+        metrics in it come from the confusion matrix summed over the set (the paper's numbers).
+        `problems` lists unmatched, ambiguous and unreadable files, which were skipped; `ignored`
+        lists files without an image suffix.
+
+    Raises:
+        UsageError: if a folder is missing, no pair could be evaluated (the message lists the
+            problems), or a matched pair differs in size.
+    """
+    problems: list[str] = []
+    ignored: list[str] = []
+    generated_paths = _images_by_stem(generated_dir, problems, ignored)
+    target_paths = _images_by_stem(target_dir, problems, ignored)
+    for stem in sorted(generated_paths.keys() - target_paths.keys()):
+        problems.append(f"no target for {generated_paths[stem]} (no {stem}.* in {target_dir})")
+    for stem in sorted(target_paths.keys() - generated_paths.keys()):
+        problems.append(f"no generated image for {target_paths[stem]} (no {stem}.* in {generated_dir})")
+
+    dataset_confusion = ConfusionMatrix(len(palette)) if palette is not None else None
+    per_image: list[dict] = []
+    kept_generated: list[np.ndarray] = []
+    kept_targets: list[np.ndarray] = []
+    for stem in sorted(generated_paths.keys() & target_paths.keys()):
+        generated_path, target_path = generated_paths[stem], target_paths[stem]
+        try:
+            generated, target = read_rgb(generated_path), read_rgb(target_path)
+        except UsageError as error:
+            problems.append(f"{error} (skipped)")
+            continue
+        if generated.shape != target.shape:
+            raise UsageError(
+                f"size mismatch: {generated_path} is {generated.shape[1]}x{generated.shape[0]}, "
+                f"{target_path} is {target.shape[1]}x{target.shape[0]} (nothing is resized)"
+            )
+        try:
+            entry = {"name": stem, "generated": os.path.basename(generated_path),
+                     "target": os.path.basename(target_path), **image_metrics(generated, target)}
+        except ValueError as error:
+            raise UsageError(f"{generated_path} vs {target_path}: {error}") from error
+        if palette is not None:
+            target_labels = nearest_palette_labels(target, palette)
+            generated_labels = nearest_palette_labels(generated, palette)
+            image_confusion = ConfusionMatrix(len(palette))
+            image_confusion.update(target_labels, generated_labels)
+            dataset_confusion.update(target_labels, generated_labels)
+            entry.update(image_confusion.result())
+        per_image.append(entry)
+        if fid_weights is not None:
+            kept_generated.append(generated)
+            kept_targets.append(target)
+
+    if not per_image:
+        listed = "; ".join(problems) or "both folders hold no images"
+        raise UsageError(f"no image pairs to evaluate in {generated_dir} and {target_dir}: {listed}")
+    mean = summarize(per_image)
+    if dataset_confusion is not None:
+        mean.update(dataset_confusion.result())
+    fid = frechet_inception_distance(kept_generated, kept_targets, fid_weights)
+    return {"per_image": per_image, "mean": mean, **fid, "problems": problems, "ignored": ignored}

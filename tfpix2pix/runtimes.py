@@ -1,0 +1,201 @@
+"""Generator runners for `predict --model`: a work dir, a SavedModel or a .tflite file, one interface.
+
+    runner = load_runner("export/facades/facades_int8.tflite")
+    generated = runner.run(images)  # float32 [batch, H, W, 3] in [-1, 1] -> same shape
+
+Every runner reflect-pads sides to `runner.multiple` and crops back (`inference.pad_to_multiple`),
+so the three formats give the same images within the export tolerances (docs/EXPORT.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfpix2pix import inference, savedmodel, workdir as workdir_lib
+from tfpix2pix.errors import UsageError
+from tfpix2pix.generator import required_multiple
+
+
+def _check_images(images, source: str) -> tf.Tensor:
+    images = tf.convert_to_tensor(images, tf.float32)
+    if images.shape.rank != 4 or images.shape[-1] != 3 or images.shape[0] == 0:
+        raise UsageError(f"{source}: expected float images [batch, height, width, 3], got shape {list(images.shape)}")
+    return images
+
+
+class WorkdirRunner:
+    """The generator rebuilt from a work dir's config.json and latest checkpoint."""
+
+    def __init__(self, workdir: str):
+        self.generator, self.config, self.step = workdir_lib.load_generator(workdir)
+        self.image_size = self.config.data.image_size
+        self.multiple = required_multiple(self.config.model, self.image_size)
+        self.description = f"work dir {workdir} (step {self.step}, Keras)"
+
+    def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
+        images = _check_images(images, self.description)
+        if stochastic and seed is not None:
+            inference.seed_dropout(self.generator, seed)
+        if stochastic and self.config.model.norm == "batch":
+            # As the SavedModel: one image at a time, so batch statistics never mix images.
+            parts = [inference.translate(self.generator, image[tf.newaxis], multiple=self.multiple, training=True)
+                     for image in images]
+            return tf.concat(parts, axis=0).numpy()
+        return inference.translate(self.generator, images, multiple=self.multiple, training=stochastic).numpy()
+
+
+def find_saved_model(path: str) -> str:
+    """The SavedModel folder for `path`: itself, the newest `<version>/` in it, or in its `saved_model/`."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    base = os.path.join(path, "saved_model") if os.path.isdir(os.path.join(path, "saved_model")) else path
+    versions = [name for name in os.listdir(base) if name.isdigit()
+                and os.path.isfile(os.path.join(base, name, "saved_model.pb"))]
+    if not versions:
+        raise UsageError(f"{path}: no SavedModel here (no saved_model.pb, no <version>/saved_model.pb)")
+    return os.path.join(base, max(versions, key=int))
+
+
+class SavedModelRunner:
+    """An exported SavedModel, through its `translate` signature."""
+
+    def __init__(self, path: str):
+        self.path = find_saved_model(path)
+        facts = savedmodel.read_metadata(self.path)
+        if "multiple" not in facts:
+            raise UsageError(f"{self.path}: not a tfpix2pix export (no assets.extra/{savedmodel.METADATA_FILE})")
+        self.model = tf.saved_model.load(self.path)
+        self.translate = self.model.signatures[savedmodel.TRANSLATE]
+        self.multiple = int(facts["multiple"])
+        self.image_size = int(facts.get("image_size", self.multiple))
+        self.stochastic = bool(facts.get("stochastic", False))
+        self.description = f"SavedModel {self.path}"
+
+    def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
+        images = _check_images(images, self.description)
+        if stochastic != self.stochastic:
+            exported = "with test-time dropout (--stochastic)" if self.stochastic else "deterministic (dropout off)"
+            fix = "pass --stochastic too" if self.stochastic else "re-export it with tfpix2pix export --stochastic"
+            raise UsageError(f"{self.path} was exported {exported}: {fix}, or use the work dir")
+        if stochastic and seed is not None:
+            self.model.seed_dropout(tf.constant(seed, tf.int64))
+        padded, box = inference.pad_to_multiple(images, self.multiple)
+        return inference.crop(self.translate(images=padded)[savedmodel.IMAGES_KEY], box).numpy()
+
+
+class TFLiteRunner:
+    """A .tflite file run with LiteRT (`ai-edge-litert`), one image at a time.
+
+    The file's input is fixed at the training size S x S (every image whose padded size is S x S:
+    all accepted images for the U-Net, whose multiple is S). For other sizes the interpreter input
+    is resized, which the XNNPACK delegate supports; where it does not, the error says so.
+    """
+
+    def __init__(self, path: str, *, num_threads: int | None = None):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise ImportError("running .tflite files needs LiteRT: pip install ai-edge-litert "
+                              "(or pip install 'tfpix2pix[tflite]')") from None
+        self.path = path
+        try:
+            self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise UsageError(f"{path} is not a valid TFLite model: {error}") from None
+        details = self.interpreter.get_input_details()
+        if len(details) != 1 or len(details[0]["shape"]) != 4 or details[0]["shape"][-1] != 3:
+            raise UsageError(f"{path}: expected one image input [1, S, S, 3], got "
+                             f"{[list(detail['shape']) for detail in details]}")
+        self.input = details[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.exported_shape = tuple(int(side) for side in self.input["shape"][1:3])
+        facts = read_sidecar(path)
+        self.image_size = int(facts.get("image_size", self.exported_shape[0]))
+        self.multiple = int(facts.get("multiple", self.image_size))
+        self.current_shape = self.exported_shape
+        self.description = f"TFLite {path}"
+
+    def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
+        images = _check_images(images, self.description)
+        if stochastic:
+            raise UsageError(f"{self.path}: .tflite files are deterministic (dropout off); for the paper's "
+                             "test-time dropout use the work dir or a SavedModel exported with --stochastic")
+        padded, box = inference.pad_to_multiple(images, self.multiple)
+        self._reshape(tuple(int(side) for side in padded.shape[1:3]))
+        outputs = [self._invoke(image[np.newaxis]) for image in padded.numpy()]
+        return inference.crop(tf.constant(np.concatenate(outputs)), box).numpy()
+
+    def _reshape(self, shape: tuple[int, int]) -> None:
+        if shape == self.current_shape:
+            return
+        try:
+            self.interpreter.resize_tensor_input(self.input["index"], [1, *shape, 3])
+            self.interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as error:
+            self.current_shape = None
+            raise UsageError(
+                f"{self.path} runs at {self.exported_shape[0]}x{self.exported_shape[1]} and this runtime cannot "
+                f"resize it to {shape[0]}x{shape[1]} ({str(error).splitlines()[0]}): pass --resize, or use "
+                "the SavedModel or the work dir for images of any size"
+            ) from None
+        self.current_shape = shape
+
+    def _invoke(self, image: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.input["index"], quantize(image, self.input))
+        self.interpreter.invoke()
+        output = dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
+        if output.shape != image.shape:
+            raise UsageError(f"{self.path}: output shape {list(output.shape)} differs from input {list(image.shape)}")
+        return output
+
+
+def quantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    """float -> the tensor's dtype with its (scale, zero point); float tensors pass through."""
+    if detail["dtype"] == np.float32:
+        return values.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    limits = np.iinfo(detail["dtype"])
+    return np.clip(np.round(values / scale + zero_point), limits.min, limits.max).astype(detail["dtype"])
+
+
+def dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return values
+    scale, zero_point = detail["quantization"]
+    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def sidecar_path(tflite_path: str) -> str:
+    return os.path.splitext(tflite_path)[0] + ".json"
+
+
+def read_sidecar(tflite_path: str) -> dict:
+    """The JSON written next to a .tflite file by the export ({} when absent)."""
+    path = sidecar_path(tflite_path)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as file:
+        return json.load(file)
+
+
+def load_runner(model_path: str):
+    """A runner for a work dir, a SavedModel folder (or an export folder) or a .tflite file.
+
+    Returns:
+        An object with `multiple`, `image_size`, `description` and
+        `run(images, *, stochastic=False, seed=None) -> np.ndarray`.
+    """
+    if not os.path.exists(model_path):
+        raise UsageError(f"--model {model_path} does not exist")
+    if os.path.isfile(model_path):
+        if not model_path.endswith(".tflite"):
+            raise UsageError(f"--model {model_path}: expected a work dir, a SavedModel folder or a .tflite file")
+        return TFLiteRunner(model_path)
+    if workdir_lib.has_config(model_path):
+        return WorkdirRunner(model_path)
+    return SavedModelRunner(model_path)
