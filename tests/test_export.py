@@ -5,7 +5,6 @@ All tests share one tiny generator trained 40 steps on the bundled facades sampl
 """
 
 import base64
-import io
 import json
 import os
 import shutil
@@ -409,8 +408,10 @@ def _parse(argv):
 
 
 def test_cli_flags_are_validated(capsys, tmp_path):
-    args = _parse(["export", "--workdir", "runs/x", "--tflite", "fp32,int8", "--int8-io", "--max-side", "2048"])
+    args = _parse(["export", "--workdir", "runs/x", "--tflite", "fp32,int8", "--int8-io", "--max-side", "2048",
+                   "--int8-float-norm"])
     assert (args.tflite, args.int8_io, args.max_side, args.stochastic) == (("fp32", "int8"), True, 2048, False)
+    assert args.int8_float_norm and args.out is None and args.threads is None
     assert _parse(["export", "--workdir", "w", "--tflite", "none"]).tflite == ()
     for bad in (["--tflite", "fp32,int4"], ["--max-side", "0"], ["--calibration-images", "x"]):
         with pytest.raises(SystemExit) as stop:
@@ -421,3 +422,16 @@ def test_cli_flags_are_validated(capsys, tmp_path):
         export_cli.run_export(_parse(["export", "--workdir", str(tmp_path / "missing")]))
     with pytest.raises(UsageError, match="model name 'bad name!'"):
         export.export("unused", str(tmp_path / "out"), export.ExportOptions(name="bad name!"))
+
+
+def test_cli_export_writes_the_folder_and_prints_the_figures(exported, capsys, tmp_path):
+    out = tmp_path / "exports" / "mine"
+    status = export_cli.run_export(_parse(["export", "--workdir", exported[0], "--out", str(out), "--tflite", "none",
+                                           "--name", "pix", "--max-side", "1024"]))
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "| saved_model translate |" in printed and "tflite" not in printed.split("SavedModel:")[0]
+    assert f"SavedModel: {out / 'saved_model' / '40'}" in printed
+    assert sorted(os.listdir(out)) == ["README.md", "export.json", "generator.keras", "models.config", "saved_model"]
+    assert 'name: "pix"' in (out / "models.config").read_text()
+    assert savedmodel.read_metadata(str(out / "saved_model" / "40"))["max_side"] == 1024

@@ -23,9 +23,14 @@ SLOW_TINY = ["--preset", "tiny", "--set", "data.image_size=64", "--set", "data.l
 
 
 def generator_weights(workdir, checkpoint=None):
+    """Every weight and optimizer slot of both networks in the latest checkpoint, by name.
+
+    Keras 3 models reach the checkpoint through their optimizers, so the weights are stored
+    under `generator_optimizer/_trainable_variables/...` (slots under `.../_variables/...`).
+    """
     path = checkpoint or tf.train.latest_checkpoint(str(workdir / "checkpoints"))
     reader = tf.train.load_checkpoint(path)
-    names = [name for name, _ in tf.train.list_variables(path) if name.startswith("generator/")]
+    names = [name for name, _ in tf.train.list_variables(path) if name.split("/")[0].endswith("_optimizer")]
     return {name: reader.get_tensor(name) for name in names}
 
 

@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tfpix2pix import __version__  # noqa: E402
 from tfpix2pix import config as config_lib  # noqa: E402
 from tfpix2pix.errors import UsageError  # noqa: E402
+from tfpix2pix.export_cli import add_export_parser  # noqa: E402
 
 EPILOG = "Run `tfpix2pix COMMAND --help` for the flags of one command."
 
@@ -358,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_predict_parser(subparsers)
     add_evaluate_parser(subparsers)
     add_bench_parser(subparsers)
+    add_export_parser(subparsers)
     add_datasets_parser(subparsers)
     return parser
 
@@ -377,7 +379,7 @@ def import_tensorflow_quietly() -> None:
         try:
             import tensorflow as tf
 
-            tf.config.list_logical_devices()
+            tf.config.list_physical_devices()  # Logical devices would fix the context too early for multi-worker.
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)

@@ -201,7 +201,7 @@ in `assets.extra/tf_serving_warmup_requests` (one per signature) before it repor
 ```sh
 python make_request.py photo.jpg > request.json
 curl -s -d @request.json localhost:8501/v1/models/{name}:predict > response.json
-python -c "import json, make_request; make_request.save_rest_response(json.load(open('response.json')), ['generated.png'])"
+python -c "import json, make_request as m; m.save_rest_response(json.load(open('response.json')), ['out.png'])"
 ```
 
 ## gRPC (Python)
@@ -215,7 +215,8 @@ The `.tflite` files run at {size}x{size} (signature `serving_default`, input and
 Each has a `.json` sidecar with the image size, value range and, for `--int8-io` files, the
 quantization of input and output. `tfpix2pix predict --model {name}_int8.tflite photo.jpg --out out/`
 handles padding, quantization and other sizes (the interpreter input is resized, which LiteRT's
-XNNPACK delegate supports; elsewhere use `--resize`).
+XNNPACK delegate supports; elsewhere use `--resize`). The `dynamic` file is fast only with XNNPACK
+(LiteRT's default on CPUs): without that delegate its hybrid kernels take seconds per image.
 
 ```python
 {LITERT_SCRIPT.replace("@NAME@", name)}```
@@ -232,8 +233,9 @@ generated = generator(images, training=False)  # float32 [batch, H, W, 3] in [-1
 
 ## Measured when exporting
 
-On the exporting machine, {summary['evaluation_images']}, one {size}x{size} image per call
-(median of several runs after a warm-up; TFLite with LiteRT and its default XNNPACK delegate).{refused_text}
+Parity against the Keras generator on {summary['evaluation_images']}; latency per {size}x{size} image on the
+exporting machine (median of several runs after a warm-up; TFLite with LiteRT and its default XNNPACK
+delegate).{refused_text}
 
 {format_rows(summary['formats'])}
 """

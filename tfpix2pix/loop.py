@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import tempfile
 import time
 
 import keras
@@ -76,7 +77,7 @@ def _sample_batch(config, train_sources, log):
     return next(iter(dataset))
 
 
-def _write_samples(generator, sample_batch, step: int, workdir: str, writer) -> str:
+def _write_samples(generator, sample_batch, step: int, folder: str, writer) -> str:
     input_image, target = sample_batch
     generated = generator(input_image, training=False)
     rows = [
@@ -84,7 +85,7 @@ def _write_samples(generator, sample_batch, step: int, workdir: str, writer) -> 
         for i in range(input_image.shape[0])
     ]
     picture = images.grid(rows)
-    path = os.path.join(workdir, workdir_lib.SAMPLES, f"step_{step:07d}.png")
+    path = os.path.join(folder, f"step_{step:07d}.png")
     images.save_png(path, picture)
     with writer.as_default(step=step):
         tf.summary.image("samples/input_generated_target", picture[None], max_outputs=1)
@@ -98,6 +99,16 @@ def _check_finite(losses: dict, step: int, last_checkpoint: str | None) -> None:
             raise RuntimeError(f"non-finite loss {name}={value} at step {step}: training stopped{kept}")
 
 
+def make_workdir(workdir: str) -> None:
+    """Creates `workdir` and checks it takes files; a usage error names it otherwise."""
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise config_lib.UsageError(f"--workdir {workdir} cannot be used: {error.strerror}") from None
+
+
 def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bool | None = None) -> dict:
     """Trains (or resumes) the run in `workdir` until the configured step count.
 
@@ -106,12 +117,14 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
     """
     config = config_lib.validate(config)
     data_config, train_config = config.data, config.train
+    # First: MultiWorkerMirroredStrategy must configure collectives before TensorFlow starts up.
+    strategy = strategy_lib.make_strategy(train_config.strategy)
     if train_config.deterministic:
         keras.utils.set_random_seed(train_config.seed)
         tf.config.experimental.enable_op_determinism()
-    strategy = strategy_lib.make_strategy(train_config)
     replicas = strategy.num_replicas_in_sync
-    strategy_lib.check_batch(train_config.batch_size, replicas)
+    strategy_lib.check_batch(train_config.batch_size, strategy)
+    strategy_lib.check_jit(train_config.jit, strategy)
     train_sources = sources.split_sources(data_config, "train", image_size=data_config.image_size, log=log)
     per_epoch = data.steps_per_epoch(len(train_sources), train_config.batch_size)
     if per_epoch < 1:
@@ -125,10 +138,14 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
         train_config.decay_epochs * per_epoch,
     )
 
-    os.makedirs(workdir, exist_ok=True)
-    is_chief, checkpoint_root, log_root = strategy_lib.writer_dirs(strategy, workdir)
-    if is_chief:
+    make_workdir(workdir)
+    places = strategy_lib.destinations(
+        strategy, workdir, checkpoints=workdir_lib.checkpoint_dir(workdir),
+        logs=os.path.join(workdir, workdir_lib.LOGS, "train"), samples=os.path.join(workdir, workdir_lib.SAMPLES),
+    )
+    if places.is_chief:
         config_lib.save(config, workdir_lib.config_path(workdir))
+    workers = strategy_lib.WorkerSync(strategy)
     keras.mixed_precision.set_global_policy(train_config.precision)
     try:
         with strategy.scope():
@@ -152,19 +169,21 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
                 discriminator_optimizer=trainer.discriminator_optimizer,
                 step=step, data_seed=tf.Variable(train_config.seed, dtype=tf.int64, trainable=False),
             )
-        manager = strategy_lib.checkpoint_manager(checkpoint, checkpoint_root, train_config)
-        restored = strategy_lib.restore_latest(checkpoint, manager, log=log)
+        manager = strategy_lib.checkpoint_manager(checkpoint, places.checkpoints, train_config)
+        # Every worker restores the chief's checkpoint: a non-chief's own saves are scratch.
+        restored = strategy_lib.restore_latest(checkpoint, places.restore_from, log=log)
         start = int(step.numpy())
+        workers.check_same_step(start, workdir)
         if restored:
             log(f"resumed from {restored} at step {start} (epoch {start // per_epoch})")
-        writer = tf.summary.create_file_writer(log_root)
-        sample_batch = _sample_batch(config, train_sources, log)
+        writer = tf.summary.create_file_writer(places.logs)
+        sample_batch = _sample_batch(config, train_sources, log) if places.samples else None
         last_saved = restored
         last_losses: dict = {}
         rate = 0.0
         progress = Progress(total_steps - start, description=f"train from step {start}" if start else "train",
                             unit="step", interactive=interactive, every=train_config.log_every)
-        with _SignalFlag() as flag, progress:
+        with _SignalFlag() as flag, progress, strategy_lib.peer_failures(step, lambda: last_saved, workers):
             window_start, window_steps = time.perf_counter(), 0
             while int(step.numpy()) < total_steps:
                 current = int(step.numpy())
@@ -192,23 +211,25 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
                                 tf.summary.scalar(f"loss/{name}", value)
                             tf.summary.scalar("learning_rate", float(schedule(current)))
                             tf.summary.scalar("images_per_second", rate)
-                    if current % train_config.sample_every == 0 or current == total_steps:
-                        _write_samples(generator, sample_batch, current, workdir, writer)
+                    if places.samples and (current % train_config.sample_every == 0 or current == total_steps):
+                        _write_samples(generator, sample_batch, current, places.samples, writer)
                     if current % train_config.save_every == 0 or current == total_steps:
-                        last_saved = strategy_lib.save(manager, checkpoint, current, train_config)
+                        last_saved = strategy_lib.save(manager, checkpoint, current, train_config, places)
                     progress.update(
                         1, step=current, epoch=current / per_epoch, d=losses["d_total"], g_gan=losses["g_gan"],
                         g_l1=losses["g_l1"], img_s=rate,
                     )
-                    if flag.received is not None:
+                    # Workers stop together: a save and the next step are collectives for all of them.
+                    if workers.any(flag.received is not None):
                         path = last_saved if current % train_config.save_every == 0 else strategy_lib.save(
-                            manager, checkpoint, current, train_config)
+                            manager, checkpoint, current, train_config, places)
                         writer.flush()
-                        raise Interrupted(flag.received, current, path)
+                        raise Interrupted(flag.received or signal.SIGTERM, current, path)
+            workers.sum([0])  # a barrier: the chief, which hosts the coordination service, ends last
         writer.flush()
     finally:
         keras.mixed_precision.set_global_policy("float32")
-        strategy_lib.cleanup(strategy, workdir)
+        strategy_lib.cleanup(places)
     return {
         "step": int(step.numpy()),
         "total_steps": total_steps,

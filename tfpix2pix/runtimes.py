@@ -20,10 +20,15 @@ from tfpix2pix.errors import UsageError
 from tfpix2pix.generator import required_multiple
 
 
-def _check_images(images, source: str) -> tf.Tensor:
+def _check_images(images, source: str, multiple: int) -> tf.Tensor:
+    """float32 [batch, H, W, 3] with sides that reflect padding can grow to `multiple`, or UsageError."""
     images = tf.convert_to_tensor(images, tf.float32)
     if images.shape.rank != 4 or images.shape[-1] != 3 or images.shape[0] == 0:
         raise UsageError(f"{source}: expected float images [batch, height, width, 3], got shape {list(images.shape)}")
+    smallest = savedmodel.minimum_side(multiple)
+    if min(images.shape[1], images.shape[2]) < smallest:
+        raise UsageError(f"{source}: image sides must be at least {smallest} px to pad to a multiple of {multiple}, "
+                         f"got {images.shape[1]}x{images.shape[2]} (use --resize)")
     return images
 
 
@@ -37,7 +42,7 @@ class WorkdirRunner:
         self.description = f"work dir {workdir} (step {self.step}, Keras)"
 
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
-        images = _check_images(images, self.description)
+        images = _check_images(images, self.description, self.multiple)
         if stochastic and seed is not None:
             inference.seed_dropout(self.generator, seed)
         if stochastic and self.config.model.norm == "batch":
@@ -76,7 +81,7 @@ class SavedModelRunner:
         self.description = f"SavedModel {self.path}"
 
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
-        images = _check_images(images, self.description)
+        images = _check_images(images, self.description, self.multiple)
         if stochastic != self.stochastic:
             exported = "with test-time dropout (--stochastic)" if self.stochastic else "deterministic (dropout off)"
             fix = "pass --stochastic too" if self.stochastic else "re-export it with tfpix2pix export --stochastic"
@@ -121,7 +126,7 @@ class TFLiteRunner:
         self.description = f"TFLite {path}"
 
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
-        images = _check_images(images, self.description)
+        images = _check_images(images, self.description, self.multiple)
         if stochastic:
             raise UsageError(f"{self.path}: .tflite files are deterministic (dropout off); for the paper's "
                              "test-time dropout use the work dir or a SavedModel exported with --stochastic")

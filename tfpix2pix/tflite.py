@@ -6,16 +6,19 @@ graph once. The converted model has one signature, `serving_default`, with input
 output `images` (float32 in [-1, 1], or int8 for `int8_io`). A sidecar `<file>.json` records the
 image size, value range and quantization of the input and output.
 
-Measured on a 256x256 U-Net briefly trained on facades (docs/EXPORT.md): the instance-norm
-statistics (MEAN, RSQRT) carry the largest int8 errors per quantization step, but the full-integer
-model still reaches about 37 dB PSNR against the float output; keeping those layers in float
-(`float_norm=True`) gains about 1 dB. The export does that automatically when int8 misses 30 dB.
+Measured on a 256x256 U-Net briefly trained on facades (docs/EXPORT.md): the instance-norm ops
+(RSQRT, the variance MEAN, the scale MUL) carry the largest int8 errors per quantization step, yet
+the full-integer model reaches about 36-37 dB PSNR against the float output. Keeping those layers
+in float (`float_norm=True`) gains about 1 dB and runs faster with XNNPACK, which cannot take the
+int8 RSQRT and SQUARED_DIFFERENCE ops and so splits a full-integer graph into 35 partitions; it is
+the export's fallback when full int8 misses 30 dB, and a flag.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -86,11 +89,16 @@ def convert(
         return converter.convert()
     # Selective quantization: the debugger's denylist keeps the norm layers' ops in float, with
     # quantize/dequantize around them.
+    with warnings.catch_warnings():
+        # The debugger runs TensorFlow's own deprecated tf.lite.Interpreter internally.
+        warnings.simplefilter("ignore", UserWarning)
+        return _quantize_without(converter, norm_tensor_names(generator, image_size), representative_images)
+
+
+def _quantize_without(converter, names: list[str], representative_images) -> bytes:
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=lambda: ([image] for image in representative_images[:1]),
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_nodes=norm_tensor_names(generator, image_size)
-        ),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=names),
     )
     return debugger.get_nondebug_quantized_model()
 

@@ -61,8 +61,29 @@ class Trainer:
         # that sum the gradient of the global mean loss, whatever the replica count (STYLE.md 7).
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
 
-    def _replica_step_eager(self, input_image, target):
+    def _apply(self, optimizer, gradients, variables):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and self.strategy.num_replicas_in_sync > 1:
+            # Keras' LossScaleOptimizer skips an overflowing float16 step only when the *first*
+            # replica's own gradients overflow; an overflow on another replica alone is summed in
+            # and applied as inf. So the replicas agree first: one overflow poisons all gradients.
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
+            overflows = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(finite), tf.float32)
+            )
+            poison = tf.where(overflows > 0, float("nan"), 0.0)
+            gradients = [g + tf.cast(poison, g.dtype) for g in gradients]
+        optimizer.apply_gradients(zip(gradients, variables))
+
+    def _replica_step_eager(self, step, input_image, target):
         generator, discriminator = self.generator, self.discriminator
+        # Dropout masks are a function of (seed, step, layer, replica): a resumed run draws the same
+        # masks, and each replica draws its own, as each example of a one-device batch does. The
+        # seed states are mirrored variables without aggregation, so a replica's assignment only
+        # changes its own copy.
+        replica_id = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int64)
+        counter = tf.cast(step, tf.int64) * self.strategy.num_replicas_in_sync + replica_id
+        for index, state in enumerate(self._dropout_states):
+            state.assign(tf.stack([tf.constant(self.dropout_seed * 1000 + index, tf.int64), counter]))
         with tf.GradientTape() as generator_tape:
             generated = generator(input_image, training=True)
 
@@ -76,7 +97,7 @@ class Trainer:
             d_loss = self._average(d_total)
             d_scaled = self.discriminator_optimizer.scale_loss(d_loss)
         d_gradients = discriminator_tape.gradient(d_scaled, discriminator.trainable_variables)
-        self.discriminator_optimizer.apply_gradients(zip(d_gradients, discriminator.trainable_variables))
+        self._apply(self.discriminator_optimizer, d_gradients, discriminator.trainable_variables)
 
         # Then the G step against the updated D, as the authors' code does.
         with generator_tape:
@@ -87,16 +108,13 @@ class Trainer:
             g_loss = self._average(g_total)
             g_scaled = self.generator_optimizer.scale_loss(g_loss)
         g_gradients = generator_tape.gradient(g_scaled, generator.trainable_variables)
-        self.generator_optimizer.apply_gradients(zip(g_gradients, generator.trainable_variables))
+        self._apply(self.generator_optimizer, g_gradients, generator.trainable_variables)
 
         parts = (d_total, d_real, d_generated, g_total, g_gan, g_l1)
         return {name: self._average(value) for name, value in zip(LOSS_NAMES, parts)}
 
     def _distributed_step(self, step, inputs):
-        # Dropout masks are a function of (seed, step, layer): a resumed run draws the same masks.
-        for index, state in enumerate(self._dropout_states):
-            state.assign(tf.stack([tf.constant(self.dropout_seed * 1000 + index, tf.int64), tf.cast(step, tf.int64)]))
-        per_replica = self.strategy.run(self._replica_step, args=inputs)
+        per_replica = self.strategy.run(self._replica_step, args=(step, *inputs))
         return {
             name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
             for name, value in per_replica.items()
