@@ -247,6 +247,16 @@ def test_cli_reports_malformed_tf_config_on_one_line(tmp_path):
     )
 
 
+def test_cli_reports_an_unreachable_tpu_on_one_line(tmp_path):
+    result = run_cli("train", "--preset", "tiny", "--steps", "1", "--strategy", "tpu", "--tpu", "no-such-tpu",
+                     "--workdir", tmp_path / "run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("tfpix2pix train: error: --strategy tpu: cannot reach TPU 'no-such-tpu' "
+                                    "(pass --tpu NAME or set TPU_NAME)")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_batch_must_divide_by_the_replicas():
     strategy = tf.distribute.get_strategy()
     assert strategy_lib.check_batch(3, strategy) == 3

@@ -92,6 +92,8 @@ def add_train_parser(subparsers) -> None:
     run.add_argument("--deterministic", action="store_true",
                      help="enable TensorFlow op determinism: a resumed run ends bitwise equal to an uninterrupted one")
     run.add_argument("--strategy", choices=config_lib.STRATEGIES, help="tf.distribute strategy (default: default)")
+    run.add_argument("--tpu", metavar="NAME", help="with --strategy tpu: TPU name or grpc:// address for the "
+                     "cluster resolver (default: $TPU_NAME, else the TPU attached to this VM)")
     run.add_argument("--precision", choices=config_lib.PRECISIONS, help="Keras precision policy (default: float32)")
     run.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     run.add_argument("--keep-checkpoints", type=positive_int, metavar="K", help="keep the last K checkpoints (default: 3)")
@@ -129,7 +131,7 @@ def resolve_train_config(args) -> tuple[config_lib.Config, str]:
         data_fields["skip_bad"] = True
     train_fields = {
         key: getattr(args, key)
-        for key in ("batch_size", "seed", "strategy", "precision", "keep_checkpoints", "keep_every")
+        for key in ("batch_size", "seed", "strategy", "tpu", "precision", "keep_checkpoints", "keep_every")
         if getattr(args, key) is not None
     }
     if args.deterministic:

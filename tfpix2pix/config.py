@@ -78,6 +78,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     keep_every: int | None = None
     strategy: str = "default"
+    tpu: str = ""  # TPU name or grpc:// address for --strategy tpu; "" reads $TPU_NAME (unset: this VM's TPU).
     precision: str = "float32"
     jit: bool = False
 

@@ -118,7 +118,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
     config = config_lib.validate(config)
     data_config, train_config = config.data, config.train
     # First: MultiWorkerMirroredStrategy must configure collectives before TensorFlow starts up.
-    strategy = strategy_lib.make_strategy(train_config.strategy)
+    strategy = strategy_lib.make_strategy(train_config.strategy, tpu=train_config.tpu or None)
     if train_config.deterministic:
         keras.utils.set_random_seed(train_config.seed)
         tf.config.experimental.enable_op_determinism()

@@ -128,8 +128,8 @@ def make_strategy(name: str, *, tpu: str | None = None) -> tf.distribute.Strateg
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
-        except (ValueError, RuntimeError, tf.errors.OpError) as error:
-            raise UsageError(f"--strategy tpu: cannot reach TPU {tpu!r} (set TPU_NAME): {error}") from None
+        except (ValueError, RuntimeError, OSError, tf.errors.OpError) as error:  # OSError: metadata lookup.
+            raise UsageError(f"--strategy tpu: cannot reach TPU {tpu!r} (pass --tpu NAME or set TPU_NAME): {error}") from None
         return tf.distribute.TPUStrategy(resolver)
     raise UsageError(f"unknown strategy {name!r}; valid: default, mirrored, multi-worker, tpu")
 
