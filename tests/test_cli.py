@@ -1,5 +1,6 @@
 """The command line: usage errors (exit 2, one line, no traceback), train/resume, test, evaluate."""
 
+import dataclasses
 import json
 
 import pytest
@@ -67,6 +68,32 @@ def test_missing_split_and_odd_width_images(tmp_path, capsys):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_bad_training_files_stop_the_run_by_name_or_are_skipped_with_skip_bad(tmp_path, capsys):
+    import fixtures
+
+    # The tiny preset accepts halves of 8 px and more, so the fixtures' 16x8 "tiny" file is fine here.
+    bad_kinds = sorted(set(fixtures.BAD_KINDS) - {"tiny"})
+    split = tmp_path / "pairs" / "train"
+    files = fixtures.make_split(split, good=2, kinds=[*sorted(fixtures.ODD_KINDS), *bad_kinds])
+    fixtures.write_good(split / "small.png", width=14, height=6)  # halves of 7x6
+    bad = [files[name] for name in files if name.rsplit(".", 1)[0] in bad_kinds] + [split / "small.png"]
+    good_count = len(files) - len(bad) + 1
+    train = ["train", "--data-dir", str(tmp_path / "pairs"), "--preset", "tiny", "--steps", "2",
+             "--workdir", str(tmp_path / "run")]
+
+    assert cli.main(train) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"has {len(bad)} bad image file(s)" in err
+    for path in bad:
+        assert f"\n  {path}: " in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+    assert cli.main([*train, "--skip-bad"]) == 0  # the odd formats (CMYK, 16-bit, palette, ...) train
+    out = capsys.readouterr().out
+    assert f"--skip-bad: skipping {len(bad)} bad image file(s) in {split}, using the other {good_count}:" in out
+    assert "done: step 2/2" in out
+
+
 def test_offline_download_fails_fast_with_the_ways_out(tmp_path):
     result = run_cli("train", "--dataset", "maps", "--data-root", tmp_path / "data", "--workdir", tmp_path / "run",
                      env={"TFPIX2PIX_DATASET_MIRROR": "http://127.0.0.1:9/datasets"}, timeout=60)
@@ -109,3 +136,37 @@ def test_train_resume_test_and_evaluate_end_to_end(tmp_path):
     evaluate = run_cli("evaluate", "--generated", results / "images", "--target", results / "images", timeout=120)
     # The same folder twice matches every file with itself: L1 0.
     assert "l1 0," in evaluate.stdout, evaluate.stdout
+
+
+@pytest.mark.parametrize("flags, change", [
+    (["--batch-size", "2"], "train.batch_size: 1 -> 2"),
+    (["--seed", "7"], "train.seed: 0 -> 7"),
+    (["--precision", "mixed_bfloat16"], "train.precision: 'float32' -> 'mixed_bfloat16'"),
+    (["--preset", "sample"], "data.image_size: 32 -> 128"),
+])
+def test_resume_refuses_settings_that_would_not_continue_the_run(tmp_path, flags, change):
+    from tfpix2pix import config as config_lib, workdir as workdir_lib
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    config_lib.save(dataclasses.replace(config_lib.preset("tiny"), data=dataclasses.replace(
+        config_lib.preset("tiny").data, dataset="facades-sample")), workdir_lib.config_path(str(workdir)))
+    base = ["train", "--workdir", str(workdir)]
+    # Stop point, intervals and the learning rate may change on resume.
+    cli.resolve_train_config(cli.build_parser().parse_args(base + ["--steps", "9", "--set", "train.learning_rate=1e-4"]))
+    cli.resolve_train_config(cli.build_parser().parse_args(base + ["--preset", "tiny"]))
+    with pytest.raises(cli.UsageError, match=f"holds a run with other settings \\(.*{change}"):
+        cli.resolve_train_config(cli.build_parser().parse_args(base + flags))
+
+
+def test_a_bad_val_split_does_not_stop_training(tmp_path, capsys):
+    import fixtures
+
+    fixtures.make_split(tmp_path / "pairs" / "train", good=2)
+    fixtures.make_split(tmp_path / "pairs" / "val", good=1, kinds=["text_named_jpg"])
+    code = cli.main(["train", "--data-dir", str(tmp_path / "pairs"), "--preset", "tiny", "--steps", "2",
+                     "--workdir", str(tmp_path / "run")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "note: sample grids use training pairs, as the val split cannot be used" in out
+    assert list((tmp_path / "run" / "samples").glob("step_*.png"))

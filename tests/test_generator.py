@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -81,3 +82,16 @@ def test_resnet_generator_shapes():
     model = build_resnet_generator(base_filters=8, num_blocks=9)
     assert model(np.zeros((2, 64, 64, 3), np.float32)).shape == (2, 64, 64, 3)
     assert len([layer for layer in model.layers if layer.name.endswith("_add")]) == 9
+
+
+def test_build_generator_passes_dropout_to_both_architectures():
+    import dataclasses
+
+    from tfpix2pix import config as config_lib
+    from tfpix2pix.generator import build_generator
+
+    model_config = dataclasses.replace(config_lib.preset("tiny").model, generator="resnet9", resnet_blocks=2)
+    resnet = build_generator(model_config, image_size=32)
+    assert [layer.rate for layer in resnet.layers if isinstance(layer, keras.layers.Dropout)] == [0.5, 0.5]
+    unet = build_generator(config_lib.preset("tiny").model, image_size=32)
+    assert [layer.rate for layer in unet.layers if isinstance(layer, keras.layers.Dropout)] == [0.5, 0.5, 0.5]

@@ -59,14 +59,29 @@ def test_predict_files_any_size_and_bad_inputs(trained_workdir, tmp_path, capsys
     Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(inputs / "gray.jpg")
     (inputs / "notes.jpg").write_text("not an image")
     Image.new("RGB", (10, 40)).save(inputs / "tiny.png")
+    Image.fromarray(rng.integers(0, 255, (12, 45, 3), dtype=np.uint8)).save(inputs / "small.png")  # padded to 32x64
     out = tmp_path / "out"
     assert predict("--model", trained_workdir, inputs, "--out", out) == 1  # two inputs skipped
     err = capsys.readouterr().err
-    assert "notes.jpg" in err and "tiny.png" in err and "at least 32 px" in err
+    assert "notes.jpg" in err and "tiny.png" in err and "smaller than 12x12" in err and "at least 12 px" in err
     assert Image.open(out / "odd.png").size == (517, 300)
     assert Image.open(out / "gray.png").size == (64, 64)
+    assert Image.open(out / "small.png").size == (45, 12)
     assert predict("--model", trained_workdir, inputs / "tiny.png", "--resize", "--out", tmp_path / "r") == 0
     assert Image.open(tmp_path / "r" / "tiny.png").size == (10, 40)
+
+
+def test_unwritable_out_folder_is_one_clear_error(trained_workdir, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    source = tmp_path / "in.png"
+    Image.new("RGB", (32, 32)).save(source)
+    for argv in (["predict", "--model", str(trained_workdir), str(source), "--out", str(blocker / "out")],
+                 ["test", "--workdir", str(trained_workdir), "--out", str(blocker / "out")]):
+        assert cli.main(argv) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(f"tfpix2pix {argv[0]}: error: --out {blocker / 'out'} cannot be used: Not a directory")
+        assert "Traceback" not in error
 
 
 def test_predict_is_deterministic_by_default_and_seeded_when_stochastic(trained_workdir, tmp_path):

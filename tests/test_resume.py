@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 from cli_util import REPO, run_cli
+from tfpix2pix import cli, workdir as workdir_lib
 
 # 64x64 with 16 filters: slow enough (a few steps per second) to be killed at a chosen moment.
 SLOW_TINY = ["--preset", "tiny", "--set", "data.image_size=64", "--set", "data.load_size=72",
@@ -100,9 +101,26 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous(tmp_path):
     run_cli("train", "--preset", "tiny", "--steps", 6, "--set", "train.save_every=3", "--workdir", workdir, check=True)
     data_file = workdir / "checkpoints" / "ckpt-6.data-00000-of-00001"
     data_file.write_bytes(data_file.read_bytes()[:1000])  # truncated
+    warnings = []
+    assert workdir_lib.load_generator(str(workdir), log=warnings.append)[2] == 3  # inference falls back too
+    assert len(warnings) == 1 and "ckpt-6 is damaged" in warnings[0]
     resumed = run_cli("train", "--steps", 9, "--workdir", workdir, check=True)
     assert "warning" in resumed.stdout and "ckpt-6" in resumed.stdout
     assert "at step 3" in resumed.stdout and "done: step 9/9" in resumed.stdout
+
+
+def test_no_loadable_checkpoint_is_one_clear_error_and_nothing_changes(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    run_cli("train", "--preset", "tiny", "--steps", 2, "--set", "train.save_every=1", "--workdir", workdir, check=True)
+    for data_file in (workdir / "checkpoints").glob("ckpt-*.data-*"):
+        data_file.write_bytes(b"")
+    before = {path.name: path.read_bytes() for path in (workdir / "checkpoints").iterdir()}
+    for argv in (["test", "--workdir", str(workdir)], ["train", "--steps", "4", "--workdir", str(workdir)]):
+        assert cli.main(argv) == 2
+        error = capsys.readouterr().err
+        assert f"no checkpoint in {workdir / 'checkpoints'} can be restored (tried ckpt-1, ckpt-2)" in error
+        assert "Traceback" not in error
+    assert {path.name: path.read_bytes() for path in (workdir / "checkpoints").iterdir()} == before
 
 
 def test_full_disk_stops_with_a_clear_error_and_no_partial_latest(tmp_path):

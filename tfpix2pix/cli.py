@@ -19,6 +19,7 @@ from tfpix2pix import __version__  # noqa: E402
 from tfpix2pix import config as config_lib  # noqa: E402
 from tfpix2pix.errors import UsageError  # noqa: E402
 from tfpix2pix.export_cli import add_export_parser  # noqa: E402
+from tfpix2pix.flags import non_negative_int, positive_int  # noqa: E402
 
 EPILOG = "Run `tfpix2pix COMMAND --help` for the flags of one command."
 
@@ -32,26 +33,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def add_train_parser(subparsers) -> None:
@@ -120,6 +101,9 @@ def resolve_train_config(args) -> tuple[config_lib.Config, str]:
     preset_name = args.preset or (datasets.REGISTRY[dataset].preset if dataset else "facades")
     base = config_lib.preset(preset_name)
     config = saved or base
+    if saved is not None and args.preset:  # An explicit preset on resume must agree with the saved run.
+        config = dataclasses.replace(saved, model=base.model, loss=base.loss, data=dataclasses.replace(
+            saved.data, image_size=base.data.image_size, load_size=base.data.load_size))
     data_fields: dict = {}
     if saved is None:
         data_fields = {"dataset": dataset or "", "data_dir": args.data_dir, "a_dir": args.a_dir, "b_dir": args.b_dir}
@@ -149,14 +133,17 @@ def resolve_train_config(args) -> tuple[config_lib.Config, str]:
     )
     config = config_lib.validate(config_lib.override(config, args.set))
     if saved is not None:
+        # The data order, jitter, dropout and lr schedule are functions of the seed and the batch size, and
+        # the optimizers' layout depends on the precision: a resume that changed them would not continue the run.
         changed = [
             f"{section}.{key}: {getattr(getattr(saved, section), key)!r} -> {getattr(getattr(config, section), key)!r}"
-            for section in ("data", "model", "loss")
+            for section in ("data", "model", "loss", "train")
             for key in getattr(saved, section).__dataclass_fields__
-            if key not in ("data_root", "skip_bad")
+            if (section != "train" or key in ("batch_size", "seed", "precision"))
+            and key not in ("data_root", "skip_bad")
             and getattr(getattr(saved, section), key) != getattr(getattr(config, section), key)
         ]
-        if changed or (args.preset and args.preset != preset_name):
+        if changed:
             raise UsageError(f"work dir {workdir} holds a run with other settings ({'; '.join(changed)}); "
                              "resume without them or use a new --workdir")
     return config, workdir
@@ -248,8 +235,9 @@ def add_predict_parser(subparsers) -> None:
 
 
 def run_predict(args) -> int:
-    from tfpix2pix import predict, runtimes
+    from tfpix2pix import predict, runtimes, workdir as workdir_lib
 
+    workdir_lib.make_writable_folder(args.out, "--out")
     runner = runtimes.load_runner(args.model)
     print(f"model: {runner.description}; "
           f"{'stochastic (dropout on), seed ' + str(args.seed) if args.stochastic else 'deterministic (dropout off)'}")
@@ -405,6 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:
         print(f"tfpix2pix {args.command}: failed: {error}", file=sys.stderr)
         return 1
+    except ImportError as error:  # An optional runtime (LiteRT, TF Serving protos) is missing: the message says which.
+        print(f"tfpix2pix {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # A file or folder the command could not read or write, named by the error.
+        print(f"tfpix2pix {args.command}: error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"tfpix2pix {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -6,16 +6,7 @@ import argparse
 import os
 
 from tfpix2pix.errors import UsageError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from tfpix2pix.flags import positive_int
 
 
 def _variants(text: str) -> tuple[str, ...]:
@@ -56,7 +47,7 @@ def add_export_parser(subparsers) -> None:
     serving = parser.add_argument_group("SavedModel")
     serving.add_argument("--stochastic", action="store_true",
                          help="keep dropout on at test time as in the paper (§3.3); default: deterministic")
-    serving.add_argument("--max-side", type=_positive_int, metavar="PX",
+    serving.add_argument("--max-side", type=positive_int, metavar="PX",
                          help="serving_default refuses images with a side above PX (default: 4096)")
     lite = parser.add_argument_group("TFLite")
     lite.add_argument("--tflite", type=_variants, metavar="LIST",
@@ -66,9 +57,9 @@ def add_export_parser(subparsers) -> None:
     lite.add_argument("--int8-float-norm", action="store_true",
                       help="keep instance norm in float inside the int8 file: about 1 dB closer to fp32 and faster "
                       "with XNNPACK, but not integer-only (default: full integer; used anyway below 30 dB PSNR)")
-    lite.add_argument("--calibration-images", type=_positive_int, metavar="N",
+    lite.add_argument("--calibration-images", type=positive_int, metavar="N",
                       help="training images used to calibrate int8 (default: 100)")
-    lite.add_argument("--threads", type=_positive_int, metavar="N", help="LiteRT threads for the timings "
+    lite.add_argument("--threads", type=positive_int, metavar="N", help="LiteRT threads for the timings "
                       "(default: all cores)")
     parser.set_defaults(handler=run_export)
 

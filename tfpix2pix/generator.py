@@ -165,8 +165,8 @@ def build_generator(model_config, *, image_size: int, synchronized: bool = False
     if model_config.generator == "resnet9":
         return build_resnet_generator(
             base_filters=model_config.base_filters, norm=model_config.norm,
-            num_blocks=model_config.resnet_blocks, synchronized=synchronized,
-        )
+            num_blocks=model_config.resnet_blocks, dropout=model_config.dropout, synchronized=synchronized,
+        )  # Dropout in each residual block, as the authors' ResNet generator has it for pix2pix.
     return build_unet_generator(
         image_size=image_size, base_filters=model_config.base_filters, norm=model_config.norm,
         dropout=model_config.dropout, synchronized=synchronized,

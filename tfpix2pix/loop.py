@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import tempfile
 import time
 
 import keras
@@ -69,7 +68,10 @@ def _sample_batch(config, train_sources, log):
     """A few fixed evaluation pairs for the sample grids: from val/ when present, else train/."""
     chosen = train_sources
     if sources.has_split(config.data, "val"):
-        chosen = sources.split_sources(config.data, "val", image_size=config.data.image_size, log=log)
+        try:
+            chosen = sources.split_sources(config.data, "val", image_size=config.data.image_size, log=log)
+        except config_lib.UsageError as error:  # The grids are a view on training: never a reason to stop it.
+            log(f"note: sample grids use training pairs, as the val split cannot be used: {error}")
     dataset = data.evaluation_dataset(
         chosen[:SAMPLE_COUNT], direction=config.data.direction, image_size=config.data.image_size,
         batch_size=SAMPLE_COUNT,
@@ -97,16 +99,6 @@ def _check_finite(losses: dict, step: int, last_checkpoint: str | None) -> None:
         if not math.isfinite(value):
             kept = f"; the last good checkpoint {last_checkpoint} is untouched" if last_checkpoint else ""
             raise RuntimeError(f"non-finite loss {name}={value} at step {step}: training stopped{kept}")
-
-
-def make_workdir(workdir: str) -> None:
-    """Creates `workdir` and checks it takes files; a usage error names it otherwise."""
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".write-check-"):
-            pass
-    except OSError as error:
-        raise config_lib.UsageError(f"--workdir {workdir} cannot be used: {error.strerror}") from None
 
 
 def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bool | None = None) -> dict:
@@ -138,7 +130,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
         train_config.decay_epochs * per_epoch,
     )
 
-    make_workdir(workdir)
+    workdir_lib.make_writable_folder(workdir, "--workdir")
     places = strategy_lib.destinations(
         strategy, workdir, checkpoints=workdir_lib.checkpoint_dir(workdir),
         logs=os.path.join(workdir, workdir_lib.LOGS, "train"), samples=os.path.join(workdir, workdir_lib.SAMPLES),
@@ -171,7 +163,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
             )
         manager = strategy_lib.checkpoint_manager(checkpoint, places.checkpoints, train_config)
         # Every worker restores the chief's checkpoint: a non-chief's own saves are scratch.
-        restored = strategy_lib.restore_latest(checkpoint, places.restore_from, log=log)
+        restored = workdir_lib.restore_latest(checkpoint, places.restore_from, log=log)
         start = int(step.numpy())
         workers.check_same_step(start, workdir)
         if restored:
@@ -213,15 +205,17 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
                             tf.summary.scalar("images_per_second", rate)
                     if places.samples and (current % train_config.sample_every == 0 or current == total_steps):
                         _write_samples(generator, sample_batch, current, places.samples, writer)
-                    if current % train_config.save_every == 0 or current == total_steps:
+                    saved_now = current % train_config.save_every == 0 or current == total_steps
+                    if saved_now:
                         last_saved = strategy_lib.save(manager, checkpoint, current, train_config, places)
                     progress.update(
                         1, step=current, epoch=current / per_epoch, d=losses["d_total"], g_gan=losses["g_gan"],
                         g_l1=losses["g_l1"], img_s=rate,
                     )
                     # Workers stop together: a save and the next step are collectives for all of them.
-                    if workers.any(flag.received is not None):
-                        path = last_saved if current % train_config.save_every == 0 else strategy_lib.save(
+                    # A signal on the last step needs nothing more: the run is complete and saved.
+                    if workers.any(flag.received is not None) and current < total_steps:
+                        path = last_saved if saved_now else strategy_lib.save(
                             manager, checkpoint, current, train_config, places)
                         writer.flush()
                         raise Interrupted(flag.received or signal.SIGTERM, current, path)

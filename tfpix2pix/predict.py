@@ -9,7 +9,7 @@ from collections import defaultdict
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import data, images, validate
+from tfpix2pix import data, images, savedmodel, validate
 from tfpix2pix.errors import UsageError
 
 
@@ -63,7 +63,8 @@ def predict(
     paths, problems = expand_inputs(inputs)
     if not paths and not problems:
         raise UsageError("no input images given")
-    min_side = 1 if resize else runner.multiple
+    # Reflect padding grows any side from minimum_side up to the model's multiple (§ any-size inference).
+    min_side = 1 if resize else savedmodel.minimum_side(runner.multiple)
     by_size: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = defaultdict(list)
     names: dict[str, str] = {}
     for path in paths:
@@ -73,8 +74,9 @@ def predict(
             continue
         pixels, reason = _load(path, min_side=min_side, max_side=max_side)
         if reason is not None:
-            if "smaller than" in reason or "at least" in reason:
-                reason += f" (the model needs sides of at least {runner.multiple} px, or use --resize)"
+            if "smaller than" in reason:
+                reason += f" (the model pads sides of at least {min_side} px to a multiple of {runner.multiple}; " \
+                          "or use --resize)"
             problems.append(f"{path}: {reason}")
             continue
         names[name] = path

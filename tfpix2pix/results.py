@@ -46,6 +46,7 @@ def run_test(
         inference.seed_dropout(generator, seed)
     suffix = "-stochastic" if stochastic else ""
     out_dir = out_dir or os.path.join(workdir, "results", f"{split}{suffix}")
+    workdir_lib.make_writable_folder(out_dir, "--out")
     palette = label_palette(data_config)
     confusion = metrics.ConfusionMatrix(len(palette)) if palette else None
     dataset = data.evaluation_dataset(

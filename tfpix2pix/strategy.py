@@ -212,18 +212,6 @@ def checkpoint_manager(checkpoint, directory: str, train_config) -> tf.train.Che
     )
 
 
-def restore_latest(checkpoint, directory: str, *, log=print) -> str | None:
-    """Restores the newest loadable checkpoint in `directory`; a damaged one is skipped with a warning."""
-    state = tf.train.get_checkpoint_state(directory)
-    for path in reversed(list(state.all_model_checkpoint_paths) if state else []):
-        try:
-            checkpoint.restore(path).assert_existing_objects_matched()
-            return path
-        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:  # IndexError: truncated data
-            log(f"warning: checkpoint {path} is damaged ({type(error).__name__}); trying the previous one")
-    return None
-
-
 def save(manager, checkpoint, step: int, train_config, places: Destinations) -> str:
     """Saves on every worker (a save may run collectives); returns the chief's checkpoint path.
 

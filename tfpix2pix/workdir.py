@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -17,6 +18,16 @@ LOGS = "logs"
 SAMPLES = "samples"
 
 
+def make_writable_folder(path: str, flag: str) -> None:
+    """Creates the folder `path` (given as `flag`) and checks it takes files; a usage error names it otherwise."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise UsageError(f"{flag} {path} cannot be used: {error.strerror}") from None
+
+
 def config_path(workdir: str) -> str:
     return os.path.join(workdir, CONFIG_FILE)
 
@@ -27,11 +38,6 @@ def checkpoint_dir(workdir: str) -> str:
 
 def has_config(workdir: str) -> bool:
     return os.path.isfile(config_path(workdir))
-
-
-def latest_checkpoint(workdir: str) -> str | None:
-    """Path prefix of the newest checkpoint, or None."""
-    return tf.train.latest_checkpoint(checkpoint_dir(workdir))
 
 
 def checkpoint_step(path: str) -> int:
@@ -45,17 +51,45 @@ def load_config(workdir: str) -> config_lib.Config:
     return config_lib.load(config_path(workdir))
 
 
-def load_generator(workdir: str) -> tuple[keras.Model, config_lib.Config, int]:
-    """Rebuilds the generator from `<workdir>/config.json` and restores its latest weights.
+def restore_latest(checkpoint: tf.train.Checkpoint, directory: str, *, partial: bool = False, log=print) -> str | None:
+    """Restores the newest loadable checkpoint in `directory`; a damaged one is skipped with a warning.
+
+    Args:
+        checkpoint: what to restore into.
+        directory: a CheckpointManager folder.
+        partial: `checkpoint` holds part of what was saved (e.g. the generator alone).
+        log: where the warnings go.
+
+    Returns:
+        The restored checkpoint's path, or None if `directory` holds none.
+
+    Raises:
+        UsageError: checkpoints are listed but none of them loads.
+    """
+    state = tf.train.get_checkpoint_state(directory)
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    for path in reversed(paths):
+        try:
+            status = checkpoint.restore(path)
+            (status.expect_partial() if partial else status).assert_existing_objects_matched()
+            return path
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:  # IndexError: truncated data
+            log(f"warning: checkpoint {path} is damaged ({type(error).__name__}); trying the previous one")
+    if paths:
+        raise UsageError(f"no checkpoint in {directory} can be restored (tried {', '.join(map(os.path.basename, paths))}); "
+                         "nothing was changed: restore the folder from a backup or train in a new --workdir")
+    return None
+
+
+def load_generator(workdir: str, *, log=print) -> tuple[keras.Model, config_lib.Config, int]:
+    """Rebuilds the generator from `<workdir>/config.json` and restores its newest loadable weights.
 
     Returns:
         (generator, config, step).
     """
     config = load_config(workdir)
-    path = latest_checkpoint(workdir)
+    generator = build_generator(config.model, image_size=config.data.image_size)
+    path = restore_latest(tf.train.Checkpoint(generator=generator), checkpoint_dir(workdir), partial=True, log=log)
     if path is None:
         raise UsageError(f"work dir {workdir} has no checkpoint yet: train first (tfpix2pix train --workdir {workdir})")
-    generator = build_generator(config.model, image_size=config.data.image_size)
-    status = tf.train.Checkpoint(generator=generator).restore(path)
-    status.expect_partial().assert_existing_objects_matched()
     return generator, config, checkpoint_step(path)
