@@ -3,6 +3,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -96,6 +97,32 @@ def test_int8_float_norm_keeps_instance_norm_in_float(generator, calibration):
     assert export_fixtures.psnr(tflite.run(mixed, images), reference) >= 30.0
 
 
+def test_phase_deconvolution_equals_the_transposed_convolution():
+    layer = keras.layers.Conv2DTranspose(5, 4, strides=2, padding="same", activation="tanh",
+                                         bias_initializer="random_normal")
+    images = np.random.default_rng(0).standard_normal([2, 6, 10, 3]).astype(np.float32)
+    expected = layer(images).numpy()
+    assert tflite.is_phase_decomposable(layer)
+    np.testing.assert_allclose(tflite.PhaseDeconvolution(layer)(images).numpy(), expected, atol=1e-5)
+    assert not tflite.is_phase_decomposable(keras.layers.Conv2DTranspose(5, 3, strides=2, padding="same"))
+
+
+def test_fp32_file_has_no_transposed_convolution_and_runs_resized(generator):
+    model = tflite.convert(generator, "fp32", image_size=32)
+    interpreter = Interpreter(model_content=model)
+    operations = {detail["op_name"] for detail in interpreter._get_ops_details()}
+    assert "TRANSPOSE_CONV" not in operations and "DEPTH_TO_SPACE" in operations
+    # Slices without sizes: a 64x96 input still runs and matches Keras.
+    images = np.random.default_rng(1).uniform(-1, 1, [1, 64, 96, 3]).astype(np.float32)
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+    interpreter.resize_tensor_input(input_index, images.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(input_index, images)
+    interpreter.invoke()
+    assert np.max(np.abs(interpreter.get_tensor(output_index) - generator(images, training=False).numpy())) <= 1e-4
+
+
 def test_int8_needs_representative_images(generator):
     with pytest.raises(ValueError, match="representative images"):
         tflite.convert(generator, "int8", image_size=32)
@@ -106,6 +133,7 @@ def test_int8_needs_representative_images(generator):
 def test_slowdown_rule_refuses_variants_over_twice_fp32():
     assert tflite.slowdown_verdict("fp16", 0.39, 0.2) is None
     assert tflite.slowdown_verdict("dynamic", 0.40, 0.2) is None
+    assert tflite.slowdown_verdict("int8", 0.003, 0.001) is None  # 3x, but 2 ms: noise decides at tiny sizes.
     refusal = tflite.slowdown_verdict("dynamic", 8.5, 0.2)
     assert refusal.startswith("dynamic takes 8500.0 ms per image, 42.5x fp32's 200.0 ms (limit 2x)")
 

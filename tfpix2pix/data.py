@@ -13,7 +13,6 @@ import numpy as np
 import tensorflow as tf
 
 # A split is a list of sources: a path (an A|B side-by-side file) or an (a_path, b_path) tuple.
-Source = "str | tuple[str, str]"
 
 
 def decode(contents) -> tf.Tensor:
@@ -26,7 +25,7 @@ def decode(contents) -> tf.Tensor:
 def read_pair(a_path, b_path, *, direction: str):
     """Reads one example as (input, target) uint8 images.
 
-    With `b_path == ""`, `a_path` holds the pair side by side: left half A, right half B (§6.2).
+    With `b_path` None, `a_path` holds the pair side by side: left half A, right half B (§6.2).
     `direction` says which of A and B is the input.
     """
     image_a = decode(tf.io.read_file(a_path))
