@@ -6,11 +6,13 @@ distributed tests run in fresh subprocesses, each under a hard timeout.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -166,8 +168,8 @@ WORKER_CHILD = textwrap.dedent("""
 """)
 
 
-def _train_two_workers(tmp_path, run: str, steps: int) -> list[tuple[int, str, str]]:
-    """`tfpix2pix train` as two workers of one cluster sharing tmp_path/run; (exit code, stdout, stderr) each.
+def _start_two_workers(tmp_path, run: str, steps: int, *extra: str) -> list[subprocess.Popen]:
+    """Starts `tfpix2pix train` as two workers of one cluster sharing tmp_path/run.
 
     Each worker's final checkpoints are copied to tmp_path/<run>-<steps>-worker-<index>.
     """
@@ -177,18 +179,28 @@ def _train_two_workers(tmp_path, run: str, steps: int) -> list[tuple[int, str, s
         tf_config = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
         environment = {**os.environ, "PYTHONPATH": str(REPO), "TF_CONFIG": json.dumps(tf_config)}
         arguments = ["train", "--preset", "tiny", "--steps", str(steps), "--batch-size", "2",
-                     "--strategy", "multi-worker", "--workdir", str(tmp_path / run)]
+                     "--strategy", "multi-worker", "--workdir", str(tmp_path / run), *extra]
         processes.append(subprocess.Popen(
             [sys.executable, "-c", WORKER_CHILD, str(tmp_path / f"{run}-{steps}-worker-{index}"), *arguments],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, start_new_session=True,
         ))
+    return processes
+
+
+def _kill_all(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _train_two_workers(tmp_path, run: str, steps: int) -> list[tuple[int, str, str]]:
+    """Two workers to the end of training; (exit code, stdout, stderr) each."""
+    processes = _start_two_workers(tmp_path, run, steps)
     try:
         outputs = [process.communicate(timeout=CHILD_TIMEOUT_SECONDS) for process in processes]
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _kill_all(processes)
     return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs)]
 
 
@@ -210,6 +222,33 @@ def test_two_workers_train_identically_only_the_chief_keeps_files_and_both_resum
     assert sorted(os.listdir(workdir / "checkpoints")) == [
         "checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index", "ckpt-4.data-00000-of-00001", "ckpt-4.index",
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", [1, 0], ids=["kill-worker", "kill-chief"])
+def test_a_killed_worker_stops_the_other_with_one_clear_line(tmp_path, victim):
+    workdir = tmp_path / "run"
+    processes = _start_two_workers(tmp_path, "run", 100_000, "--set", "train.save_every=2")
+    try:
+        deadline = time.monotonic() + CHILD_TIMEOUT_SECONDS
+        while not (workdir / "checkpoints" / "ckpt-2.index").exists():
+            assert time.monotonic() < deadline and all(p.poll() is None for p in processes), "no checkpoint"
+            time.sleep(0.5)
+        os.killpg(processes[victim].pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        survivor = processes[1 - victim]
+        # The coordination service's heartbeats, not a collective timeout, end the wait (DISTRIBUTED.md).
+        out, err = survivor.communicate(timeout=CHILD_TIMEOUT_SECONDS)
+        waited = time.monotonic() - killed_at
+    finally:
+        _kill_all(processes)
+    failures = [line for line in err.splitlines() if line.startswith("tfpix2pix train: failed: lost contact with ")]
+    assert survivor.returncode == 1, err[-4000:]
+    assert len(failures) == 1, err[-4000:]
+    assert "Traceback" not in err
+    assert re.search(r"after step \d+ \(.+\); restart all workers with the same command: they resume from "
+                     + re.escape(str(workdir / "checkpoints" / "ckpt-")) + r"\d+$", failures[0]), failures[0]
+    print(f"survivor stopped {waited:.1f} s after the kill: {failures[0]}")
 
 
 def test_multi_worker_without_tf_config_is_a_usage_error(monkeypatch):

@@ -105,6 +105,26 @@ def test_translate_matches_keras(loaded, generator):
     assert np.max(np.abs(generated - generator(images, training=False).numpy())) <= 1e-5
 
 
+def _op_types(function) -> set[str]:
+    graph = function.graph.as_graph_def()
+    nodes = list(graph.node) + [node for library in graph.library.function for node in library.node_def]
+    return {node.op for node in nodes}
+
+
+def test_decoder_runs_in_phase_form_and_the_weights_are_stored_once(exported, loaded, generator):
+    for name in ("translate", "serving_default"):
+        operations = _op_types(loaded.signatures[name])
+        assert "Conv2DBackpropInput" not in operations and "DepthToSpace" in operations, name
+    # The phase kernels are variables, not constants repeated in each traced function.
+    _, out, _ = exported
+    variables = os.path.join(out, "saved_model", str(export_fixtures.STEPS), "variables")
+    stored = sum(os.path.getsize(os.path.join(variables, name)) for name in os.listdir(variables))
+    parameters = sum(int(np.prod(weight.shape)) for weight in generator.weights)
+    assert parameters * 4 <= stored <= parameters * 4 * 1.2
+    graph = os.path.getsize(os.path.join(out, "saved_model", str(export_fixtures.STEPS), "saved_model.pb"))
+    assert graph < parameters * 4 / 2
+
+
 def test_translate_takes_any_multiple_of_32(loaded, generator):
     images = tf.random.stateless_uniform([2, 64, 96, 3], seed=[1, 2], minval=-1, maxval=1)
     generated = loaded.signatures["translate"](images=images)["images"].numpy()

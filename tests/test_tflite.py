@@ -11,7 +11,7 @@ from PIL import Image
 
 import export_fixtures
 import fixtures
-from tfpix2pix import export, runtimes, tflite, workdir as workdir_lib
+from tfpix2pix import deconvolution, export, runtimes, tflite, workdir as workdir_lib
 from tfpix2pix.errors import UsageError
 
 Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter
@@ -102,9 +102,9 @@ def test_phase_deconvolution_equals_the_transposed_convolution():
                                          bias_initializer="random_normal")
     images = np.random.default_rng(0).standard_normal([2, 6, 10, 3]).astype(np.float32)
     expected = layer(images).numpy()
-    assert tflite.is_phase_decomposable(layer)
-    np.testing.assert_allclose(tflite.PhaseDeconvolution(layer)(images).numpy(), expected, atol=1e-5)
-    assert not tflite.is_phase_decomposable(keras.layers.Conv2DTranspose(5, 3, strides=2, padding="same"))
+    assert deconvolution.is_phase_decomposable(layer)
+    np.testing.assert_allclose(deconvolution.PhaseDeconvolution(layer)(images).numpy(), expected, atol=1e-5)
+    assert not deconvolution.is_phase_decomposable(keras.layers.Conv2DTranspose(5, 3, strides=2, padding="same"))
 
 
 def test_fp32_file_has_no_transposed_convolution_and_runs_resized(generator):

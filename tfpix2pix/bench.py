@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import config as config_lib, data, datasets
+from tfpix2pix import config as config_lib, data, datasets, deconvolution
 from tfpix2pix.discriminator import build_patchgan_discriminator
 from tfpix2pix.generator import build_unet_generator
 from tfpix2pix.trainer import Trainer
@@ -117,9 +117,11 @@ def measure_training(
 
 
 def measure_generator_latency(generator, *, image_size: int, repeats: int = 10) -> float:
-    """Milliseconds per 1-image forward pass of a Keras generator (dropout off)."""
+    """Milliseconds per 1-image forward pass of a Keras generator (dropout off), in the decoder's
+    phase form as `tfpix2pix test` and `predict` run it."""
     image = tf.zeros([1, image_size, image_size, 3])
-    forward = tf.function(lambda x: generator(x, training=False))
+    model = deconvolution.with_phase_deconvolutions(generator)
+    forward = tf.function(lambda x: model(x, training=False))
     return median_seconds(lambda: forward(image).numpy(), repeats=repeats, warmup=2) * 1000
 
 

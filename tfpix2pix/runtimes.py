@@ -15,7 +15,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import inference, savedmodel, workdir as workdir_lib
+from tfpix2pix import deconvolution, inference, savedmodel, workdir as workdir_lib
 from tfpix2pix.errors import UsageError
 from tfpix2pix.generator import required_multiple
 
@@ -40,6 +40,8 @@ class WorkdirRunner:
         self.image_size = self.config.data.image_size
         self.multiple = required_multiple(self.config.model, self.image_size)
         self.description = f"work dir {workdir} (step {self.step}, Keras)"
+        # Same outputs, faster on CPU (PERFORMANCE.md); shares the dropout layers and their seeds.
+        self.model = deconvolution.with_phase_deconvolutions(self.generator)
 
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
         images = _check_images(images, self.description, self.multiple)
@@ -47,10 +49,10 @@ class WorkdirRunner:
             inference.seed_dropout(self.generator, seed)
         if stochastic and self.config.model.norm == "batch":
             # As the SavedModel: one image at a time, so batch statistics never mix images.
-            parts = [inference.translate(self.generator, image[tf.newaxis], multiple=self.multiple, training=True)
+            parts = [inference.translate(self.model, image[tf.newaxis], multiple=self.multiple, training=True)
                      for image in images]
             return tf.concat(parts, axis=0).numpy()
-        return inference.translate(self.generator, images, multiple=self.multiple, training=stochastic).numpy()
+        return inference.translate(self.model, images, multiple=self.multiple, training=stochastic).numpy()
 
 
 def find_saved_model(path: str) -> str:

@@ -24,7 +24,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import data, inference
+from tfpix2pix import data, deconvolution, inference
 from tfpix2pix.trainer import dropout_seed_states
 
 SERVE = "serving_default"
@@ -60,7 +60,8 @@ class ServingModule(tf.Module):
 
     def __init__(self, generator, *, multiple: int, max_side: int, stochastic: bool, per_image: bool):
         super().__init__(name="pix2pix_generator")
-        self.generator = generator
+        # The decoder in phase form: the same outputs, about twice as fast on CPU (PERFORMANCE.md).
+        self.generator = deconvolution.with_phase_deconvolutions(generator)
         # Keras 3 keeps the dropout seed state out of TensorFlow's object graph: track it here, or
         # the saved functions would capture untracked variables.
         self.dropout_seeds = dropout_seed_states(generator)

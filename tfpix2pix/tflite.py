@@ -14,8 +14,8 @@ int8 RSQRT and SQUARED_DIFFERENCE ops and so splits a full-integer graph into 35
 the export's fallback when full int8 misses 30 dB, and a flag.
 
 Every 4x4 stride-2 transposed convolution (the U-Net's decoder) is converted as one 2x2
-convolution and a pixel shuffle (`PhaseDeconvolution`): same output, same FLOPs, and XNNPACK
-runs it 4-16x faster than its TRANSPOSE_CONV kernel (docs/PERFORMANCE.md).
+convolution and a pixel shuffle (`deconvolution.PhaseDeconvolution`): same output, same FLOPs,
+and XNNPACK runs it 4-16x faster than its TRANSPOSE_CONV kernel (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import re
 import time
 import warnings
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from tfpix2pix import deconvolution
 from tfpix2pix.layers import InstanceNormalization
 
 VARIANTS = ("fp32", "fp16", "int8", "dynamic")
@@ -39,66 +39,14 @@ MIN_SLOWDOWN_SECONDS = 0.01  # ... unless it costs less than this much more: bel
 MIN_INT8_PSNR = 30.0
 
 
-class PhaseDeconvolution(keras.layers.Layer):
-    """A 4x4 stride-2 'same' Conv2DTranspose computed as one 2x2 convolution and a pixel shuffle.
-
-    Output row 2i + p (p = 0, 1) sums input rows i - 1 + p and i + p with kernel rows (3, 1) for
-    p = 0 and (2, 0) for p = 1; columns alike. One 2x2 VALID convolution of the input padded by 1
-    to 4 x filters channels therefore holds all four phases (py, px): phase (py, px) is its
-    channel group 2 * py + px cropped at offset (py, px), and depth_to_space interleaves them.
-    The kernel is rearranged once, here, so the TFLite file holds a plain CONV_2D.
-    """
-
-    def __init__(self, deconvolution: keras.layers.Conv2DTranspose, **kwargs):
-        super().__init__(name=deconvolution.name, **kwargs)
-        kernel = np.transpose(keras.ops.convert_to_numpy(deconvolution.kernel), (0, 1, 3, 2))  # (4, 4, in, out)
-        taps = ([3, 1], [2, 0])  # Kernel rows (or columns) for input offsets (-1, 0) at p = 0, (0, +1) at p = 1.
-        self.phase_kernel = np.concatenate(
-            [kernel[np.ix_(taps[py], taps[px])] for py in (0, 1) for px in (0, 1)], axis=-1
-        )  # (2, 2, in, 4 * out), phase-major
-        self.bias = None if deconvolution.bias is None else keras.ops.convert_to_numpy(deconvolution.bias)
-        self.activation = deconvolution.activation
-        self.filters = deconvolution.filters
-
-    def call(self, inputs):
-        padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]])
-        phases = tf.nn.conv2d(padded, tf.constant(self.phase_kernel, inputs.dtype), 1, "VALID")  # (1, H+1, W+1, 4*out)
-        # Rows 0..H-1 for p = 0 and 1..H for p = 1: slices without sizes, so a resized input still runs.
-        stop = (-1, None)
-        crops = [phases[:, py:stop[py], px:stop[px], (2 * py + px) * self.filters:(2 * py + px + 1) * self.filters]
-                 for py in (0, 1) for px in (0, 1)]
-        outputs = tf.nn.depth_to_space(tf.concat(crops, axis=-1), 2)  # (1, 2H, 2W, out)
-        if self.bias is not None:
-            outputs = outputs + tf.constant(self.bias, inputs.dtype)
-        return self.activation(outputs)
-
-
-def is_phase_decomposable(layer) -> bool:
-    """A Conv2DTranspose that `PhaseDeconvolution` computes exactly: 4x4, stride 2, 'same', channels last."""
-    return (isinstance(layer, keras.layers.Conv2DTranspose) and tuple(layer.kernel_size) == (4, 4)
-            and tuple(layer.strides) == (2, 2) and layer.padding == "same" and tuple(layer.dilation_rate) == (1, 1)
-            and layer.data_format == "channels_last" and layer.output_padding is None)
-
-
-def with_phase_deconvolutions(generator: keras.Model) -> keras.Model:
-    """The generator with its 4x4 stride-2 transposed convolutions as `PhaseDeconvolution`s (weights shared)."""
-    if not any(is_phase_decomposable(layer) for layer in generator.layers):
-        return generator
-
-    def call(layer, *args, **kwargs):
-        return PhaseDeconvolution(layer)(*args) if is_phase_decomposable(layer) else layer(*args, **kwargs)
-
-    return keras.models.clone_model(generator, clone_function=lambda layer: layer, call_function=call)
-
-
 def _fixed_size_function(generator, image_size: int):
     """(concrete function, trackable owner) of generator(images) on [1, S, S, 3], dropout off."""
+    generator = deconvolution.with_phase_deconvolutions(generator)
     owner = tf.Module()
     owner.generator = generator
     # Keras 3 variables are not found through the model by tf.Module: list them so the converter
     # freezes them into the file instead of leaving uninitialized resource variables.
     owner.weights = [variable.value for variable in generator.variables]
-    generator = with_phase_deconvolutions(generator)
     function = tf.function(
         lambda images: {IMAGES_KEY: tf.cast(generator(images, training=False), tf.float32)},
         input_signature=[tf.TensorSpec([1, image_size, image_size, 3], tf.float32, name=IMAGES_KEY)],
