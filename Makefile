@@ -28,13 +28,15 @@ browser:
 	  else echo "note: chromium/chromedriver missing and not root; the browser test will be skipped"; fi; \
 	fi
 
-# pytest exits 5 when it collects no tests: reported, not a failure.
+# pytest exits 5 when it collects no tests: reported, not a failure. Two pytest-xdist workers, a
+# test file each at a time (module fixtures train once per file): 8.7 minutes instead of 13.9 on 2 cores.
+TEST_WORKERS ?= 2
 test: venv browser
-	@$(BIN)/python -m pytest -q --durations=15 tests; status=$$?; \
+	@$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
 
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" tests
 
 bench: venv
 	$(BIN)/tfpix2pix bench

@@ -13,6 +13,9 @@ are in docs/RESULTS.md.
 `--ours` folders are `tfpix2pix test` result folders (their `images/` hold `<name>_input.png`,
 `<name>_generated.png`, `<name>_target.png`); `--reference` folders hold the reference's
 `<name>.png` outputs. The targets and inputs come from the first `--ours` folder.
+
+`--recorded` adds the means of an earlier evaluation whose images are gone, e.g.
+`--recorded "tfpix2pix:0=46.73,12.75,0.2108"`; such rows are marked in the table.
 """
 
 from __future__ import annotations
@@ -64,6 +67,18 @@ def evaluate(ours: dict[int, str], reference: dict[int, str], work: str) -> tupl
     return rows, targets, inputs
 
 
+def recorded_rows(entries: list[str]) -> dict:
+    """{(implementation, "S (recorded)"): {"l1", "psnr", "ssim"}} from "NAME:SEED=L1,PSNR,SSIM" entries."""
+    rows = {}
+    for entry in entries:
+        name, _, rest = entry.rpartition(":")
+        seed, _, values = rest.partition("=")
+        l1, psnr, ssim = (float(value) for value in values.split(","))
+        name = {"ours": "tfpix2pix", "reference": "PyTorch reference"}.get(name, name)
+        rows[(name, f"{int(seed)} (recorded)")] = {"l1": l1, "psnr": psnr, "ssim": ssim}
+    return rows
+
+
 def table(rows: dict) -> str:
     lines = ["| implementation | seed | " + " | ".join(label for _, label, _ in METRICS) + " |",
              "|---|---|" + "---|" * len(METRICS)]
@@ -93,12 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ours", nargs="+", required=True, metavar="SEED=DIR", help="tfpix2pix test result folders")
     parser.add_argument("--reference", nargs="+", required=True, metavar="SEED=DIR",
                         help="folders of the reference's generated <name>.png")
+    parser.add_argument("--recorded", nargs="*", default=[], metavar="NAME:SEED=L1,PSNR,SSIM",
+                        help="means recorded from an earlier evaluation (NAME: tfpix2pix or reference)")
     parser.add_argument("--grid", metavar="PNG", help="write the 6-image picture grid here")
     parser.add_argument("--names", default="1,12,23,45,67,89", help="val images in the grid (file stems)")
     args = parser.parse_args(argv)
     ours, reference = seeded_folders(args.ours), seeded_folders(args.reference)
     with tempfile.TemporaryDirectory() as work:
         rows, targets, inputs = evaluate(ours, reference, work)
+        rows.update(recorded_rows(args.recorded))
+        rows = dict(sorted(rows.items(), key=lambda item: (item[0][0] != "tfpix2pix", str(item[0][1]))))
         print(table(rows))
         if args.grid:
             seed = min(ours)
