@@ -5,6 +5,7 @@ import signal
 import threading
 import time
 
+import pytest
 import tensorflow as tf
 
 from tfpix2pix import cli, losses
@@ -35,7 +36,8 @@ def test_infinite_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path, 
     assert {name: (checkpoints / name).read_bytes() for name in os.listdir(checkpoints)} == saved
 
 
-def test_sigterm_saves_the_current_step_and_the_run_resumes_from_it(tmp_path, capsys):
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_saves_the_current_step_and_the_run_resumes_from_it(tmp_path, capsys, number):
     workdir = tmp_path / "run"
     checkpoints = workdir / "checkpoints"
 
@@ -43,10 +45,10 @@ def test_sigterm_saves_the_current_step_and_the_run_resumes_from_it(tmp_path, ca
         deadline = time.monotonic() + 120
         while not (checkpoints / "ckpt-2.index").exists() and time.monotonic() < deadline:
             time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), number)
 
     # A harmless handler underneath the loop's own, in case the signal came after training ended.
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    previous = signal.signal(number, lambda *_: None)
     killer = threading.Thread(target=terminate_after_the_first_checkpoint)
     try:
         killer.start()
@@ -54,12 +56,12 @@ def test_sigterm_saves_the_current_step_and_the_run_resumes_from_it(tmp_path, ca
                          "--workdir", str(workdir)])
         killer.join()
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    assert code == 128 + signal.SIGTERM
+        signal.signal(number, previous)
+    assert code == 128 + number
     err = capsys.readouterr().err
     latest = tf.train.latest_checkpoint(str(checkpoints))
     step = int(latest.rsplit("-", 1)[1])
-    assert f"stopped by signal {int(signal.SIGTERM)} at step {step}; checkpoint saved to {latest}" in err
+    assert f"stopped by signal {int(number)} at step {step}; checkpoint saved to {latest}" in err
     assert "Traceback" not in err and 2 <= step < 100000
 
     assert cli.main(["train", "--steps", str(step + 1), "--workdir", str(workdir)]) == 0
