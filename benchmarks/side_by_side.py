@@ -21,6 +21,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_REFERENCE = os.path.join(os.path.dirname(REPO), "shared", "reference", "torch_pix2pix.py")
@@ -28,6 +29,20 @@ DEFAULT_TORCH_PYTHON = "/tmp/torch-ref/bin/python" if os.path.exists("/tmp/torch
 DEFAULT_OUT = os.path.join(REPO, "docs", "PERFORMANCE.md")
 START, END = "<!-- side-by-side:start -->", "<!-- side-by-side:end -->"
 BUSY_LOAD = 0.5  # A 1-minute load average this high before the run means another job shares the cores.
+QUIET_WAIT_SECONDS = 240  # The load average decays over minutes: wait this long for it after a previous job.
+
+
+def wait_for_quiet(limit: float, *, timeout: float) -> tuple[float, float, float]:
+    """Waits until the 1-minute load average is below `limit` or `timeout` passes; returns the load."""
+    deadline = time.monotonic() + timeout
+    load = os.getloadavg()
+    if load[0] >= limit:
+        print(f"waiting up to {timeout:.0f} s for the load average ({load[0]:.1f}) to fall below {limit} ...",
+              file=sys.stderr, flush=True)
+    while load[0] >= limit and time.monotonic() < deadline:
+        time.sleep(5)
+        load = os.getloadavg()
+    return load
 
 
 def run_json(command: list[str], *, timeout: float, what: str) -> dict:
@@ -193,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                          "--steps", str(2 if args.quick else args.steps), "--norm", "instance"]
     if args.quick:
         ours_command.append("--quick")
-    load = os.getloadavg()
+    load = wait_for_quiet(BUSY_LOAD, timeout=QUIET_WAIT_SECONDS)
     load_before = " / ".join(f"{value:.1f}" for value in load)
     ours, reference = [], []
     for index in range(args.rounds):

@@ -83,13 +83,18 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tmp_path):
            "--set", "train.save_every=3", "--steps", 9]
     process = start_training(*big, "--workdir", workdir)
     checkpoints = workdir / "checkpoints"
-    # A save in progress shows as TensorFlow's temporary folder next to the checkpoints.
-    wait_for(lambda: (checkpoints / "ckpt-3.index").exists()
-             and any("_temp" in name for name in os.listdir(checkpoints)), process)
+    # ckpt-3 complete (named in the `checkpoint` state file, written last) and the ckpt-6 save in
+    # progress, which shows as TensorFlow's temporary folder next to the checkpoints.
+    def saving_the_second():
+        latest = tf.train.latest_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        return (latest is not None and latest.endswith("ckpt-3")
+                and any(name.startswith("ckpt-6") and "_temp" in name for name in os.listdir(checkpoints)))
+
+    wait_for(saving_the_second, process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     latest = tf.train.latest_checkpoint(str(checkpoints))
-    assert latest is not None
+    assert latest == str(checkpoints / "ckpt-3")
     tf.train.load_checkpoint(latest)  # loadable
     resumed = run_cli("train", *big, "--workdir", workdir, check=True)
     assert f"resumed from {latest}" in resumed.stdout
