@@ -15,10 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import config as config_lib, data, datasets, deconvolution
+from tfpix2pix import config as config_lib, data, datasets, deconvolution, optimizers as optimizers_lib
 from tfpix2pix.discriminator import build_patchgan_discriminator
 from tfpix2pix.generator import build_unet_generator
-from tfpix2pix.optimizers import FusedAdam
 from tfpix2pix.trainer import Trainer
 
 
@@ -88,9 +87,7 @@ def measure_training(
         keras.utils.set_random_seed(0)
         generator = build_unet_generator(image_size=image_size, base_filters=base_filters, norm=norm)
         discriminator = build_patchgan_discriminator(base_filters=base_filters, norm=norm)
-        optimizers = [FusedAdam(2e-4, beta_1=0.5) for _ in range(2)]  # as `train` uses
-        if precision == "mixed_float16":
-            optimizers = [keras.optimizers.LossScaleOptimizer(optimizer) for optimizer in optimizers]
+        optimizers = [optimizers_lib.adam(2e-4, beta_1=0.5, precision=precision) for _ in range(2)]  # as `train`
         trainer = Trainer(
             generator=generator, discriminator=discriminator, generator_optimizer=optimizers[0],
             discriminator_optimizer=optimizers[1], strategy=tf.distribute.get_strategy(),

@@ -40,3 +40,12 @@ class FusedAdam(keras.optimizers.Adam):
             lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
             epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype), use_locking=False,
         )
+
+
+def adam(learning_rate, *, beta_1: float, beta_2: float = 0.999, precision: str = "float32"):
+    """The training optimizer: FusedAdam (1.24x faster steps, PERFORMANCE.md), loss-scaled for float16."""
+    optimizer = FusedAdam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
+    if precision == "mixed_float16":
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
