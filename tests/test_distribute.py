@@ -156,14 +156,14 @@ WORKER_CHILD = textwrap.dedent("""
     import shutil, sys
     from tfpix2pix import cli
     cli.import_tensorflow_quietly()  # first, as `tfpix2pix` itself does: the real start-up order
-    from tfpix2pix import strategy as strategy_lib
+    from tfpix2pix import checkpoints
 
     # Keep a copy of this worker's last checkpoint before its scratch folder is removed.
-    snapshot, remove = sys.argv[1], strategy_lib.cleanup
+    snapshot, remove = sys.argv[1], checkpoints.cleanup
     def cleanup(places):
         shutil.copytree(places.checkpoints, snapshot)
         remove(places)
-    strategy_lib.cleanup = cleanup
+    checkpoints.cleanup = cleanup
     sys.exit(cli.main(sys.argv[2:]))
 """)
 

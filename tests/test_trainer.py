@@ -1,23 +1,24 @@
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfpix2pix import data
 from tfpix2pix.discriminator import build_patchgan_discriminator
 from tfpix2pix.generator import build_unet_generator
 from tfpix2pix.schedule import ConstantThenLinearDecay
-from tfpix2pix.trainer import Trainer
+from tfpix2pix.trainer import Trainer, per_example_normalization
 
 
-def make_trainer(*, dropout=0.5, learning_rate=2e-4, seed=0):
+def make_trainer(*, dropout=0.5, learning_rate=2e-4, seed=0, norm="instance", merge=False):
     keras.utils.set_random_seed(seed)
     strategy = tf.distribute.get_strategy()
     trainer = Trainer(
-        generator=build_unet_generator(image_size=32, base_filters=8, dropout=dropout),
-        discriminator=build_patchgan_discriminator(base_filters=8),
+        generator=build_unet_generator(image_size=32, base_filters=8, dropout=dropout, norm=norm),
+        discriminator=build_patchgan_discriminator(base_filters=8, norm=norm),
         generator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
         discriminator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
-        strategy=strategy, global_batch_size=4,
+        strategy=strategy, global_batch_size=4, merge_discriminator_passes=merge,
     )
     trainer.build_optimizers()
     return trainer
@@ -47,6 +48,30 @@ def test_train_step_updates_both_models_and_counts_optimizer_steps(sample_train_
     assert any(np.abs(a - b.numpy()).max() > 0 for a, b in zip(before_d, trainer.discriminator.trainable_variables))
     assert int(trainer.generator_optimizer.iterations.numpy()) == 1
     assert int(trainer.discriminator_optimizer.iterations.numpy()) == 1
+
+
+def test_one_discriminator_pass_over_real_and_generated_trains_like_two(sample_train_files):
+    # A performance lever (docs/PERFORMANCE.md): the same step with D's two passes as one batch.
+    batch = fixed_batch(sample_train_files)
+    runs = []
+    for merge in (False, True):
+        trainer = make_trainer(merge=merge)
+        losses = [trainer.train_step(tf.constant(step, tf.int64), batch) for step in range(3)]
+        runs.append(([{k: float(v) for k, v in step.items()} for step in losses],
+                     [v.numpy() for v in trainer.discriminator.trainable_variables]))
+    (losses_two, weights_two), (losses_one, weights_one) = runs
+    for two, one in zip(losses_two, losses_one):
+        np.testing.assert_allclose([two[k] for k in sorted(two)], [one[k] for k in sorted(one)], rtol=1e-4)
+    for two, one in zip(weights_two, weights_one):
+        np.testing.assert_allclose(two, one, rtol=1e-3, atol=1e-6)
+
+
+def test_batch_norm_refuses_one_discriminator_pass():
+    # Batch norm would pool statistics over the real and generated pairs: a different objective.
+    assert not per_example_normalization(build_patchgan_discriminator(base_filters=8, norm="batch"))
+    assert per_example_normalization(build_patchgan_discriminator(base_filters=8, norm="instance"))
+    with pytest.raises(ValueError, match="batch normalization"):
+        make_trainer(norm="batch", merge=True)
 
 
 def test_dropout_masks_follow_the_step(sample_train_files):

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpix2pix import config as config_lib
-from tfpix2pix import data, images, optimizers, sources, strategy as strategy_lib, workdir as workdir_lib
+from tfpix2pix import checkpoints, data, images, optimizers, sources, strategy as strategy_lib, workdir as workdir_lib
 from tfpix2pix.discriminator import build_discriminator
 from tfpix2pix.generator import build_generator
 from tfpix2pix.progress import Progress
@@ -125,7 +125,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
     )
 
     workdir_lib.make_writable_folder(workdir, "--workdir")
-    places = strategy_lib.destinations(
+    places = checkpoints.destinations(
         strategy, workdir, checkpoints=workdir_lib.checkpoint_dir(workdir),
         logs=os.path.join(workdir, workdir_lib.LOGS, "train"), samples=os.path.join(workdir, workdir_lib.SAMPLES),
     )
@@ -155,7 +155,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
                 discriminator_optimizer=trainer.discriminator_optimizer,
                 step=step, data_seed=tf.Variable(train_config.seed, dtype=tf.int64, trainable=False),
             )
-        manager = strategy_lib.checkpoint_manager(checkpoint, places.checkpoints, train_config)
+        manager = checkpoints.checkpoint_manager(checkpoint, places.checkpoints, train_config)
         # Every worker restores the chief's checkpoint: a non-chief's own saves are scratch.
         restored = workdir_lib.restore_latest(checkpoint, places.restore_from, log=log)
         start = int(step.numpy())
@@ -201,7 +201,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
                         _write_samples(generator, sample_batch, current, places.samples, writer)
                     saved_now = current % train_config.save_every == 0 or current == total_steps
                     if saved_now:
-                        last_saved = strategy_lib.save(manager, checkpoint, current, train_config, places)
+                        last_saved = checkpoints.save(manager, checkpoint, current, train_config, places)
                     progress.update(
                         1, step=current, epoch=current / per_epoch, d=losses["d_total"], g_gan=losses["g_gan"],
                         g_l1=losses["g_l1"], img_s=rate,
@@ -209,7 +209,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
                     # Workers stop together: a save and the next step are collectives for all of them.
                     # A signal on the last step needs nothing more: the run is complete and saved.
                     if workers.any(flag.received is not None) and current < total_steps:
-                        path = last_saved if saved_now else strategy_lib.save(
+                        path = last_saved if saved_now else checkpoints.save(
                             manager, checkpoint, current, train_config, places)
                         writer.flush()
                         raise Interrupted(flag.received or signal.SIGTERM, current, path)
@@ -217,7 +217,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
         writer.flush()
     finally:
         keras.mixed_precision.set_global_policy("float32")
-        strategy_lib.cleanup(places)
+        checkpoints.cleanup(places)
     return {
         "step": int(step.numpy()),
         "total_steps": total_steps,

@@ -1,10 +1,9 @@
-"""tf.distribute plumbing: which strategy, who writes where, how input reaches the replicas.
+"""tf.distribute plumbing: which strategy, how workers agree, how input reaches the replicas.
 
 Under MultiWorkerMirroredStrategy every worker runs the same program, and every worker must
-take part in each collective (each train step, each checkpoint save), but only the chief's
-files are kept: the other workers save into a scratch folder that is removed at the end, as
-TensorFlow's multi-worker guide prescribes. Every worker restores from the chief's checkpoints,
-so the work dir must be a path all workers see (a shared disk or a bucket). See DISTRIBUTED.md.
+take part in each collective (each train step, each checkpoint save). Where each worker writes
+is `checkpoints.py`; the work dir must be a path all workers see (a shared disk or a bucket).
+See DISTRIBUTED.md.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ import functools
 import json
 import os
 import re
-import shutil
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -161,73 +158,6 @@ def check_jit(jit: bool, strategy: tf.distribute.Strategy) -> None:
     if any("CPU" in device.upper() for device in devices):
         raise UsageError(f"--jit cannot compile a step whose replicas are CPUs ({', '.join(devices)}): "
                          "drop --jit, or use --strategy default on a CPU")
-
-
-@dataclass(frozen=True)
-class Destinations:
-    """Where one worker writes, and where every worker restores from.
-
-    Attributes:
-        is_chief: this worker's checkpoints, logs and samples are the run's.
-        checkpoints: where this worker's checkpoint saves go.
-        logs: this worker's TensorBoard folder.
-        samples: the sample-grid folder, or None on a non-chief worker (it draws none).
-        restore_from: the chief's checkpoint folder, which every worker restores from.
-        scratch: the non-chief's temporary folder, removed by `cleanup`; None on the chief.
-    """
-
-    is_chief: bool
-    checkpoints: str
-    logs: str
-    samples: str | None
-    restore_from: str
-    scratch: str | None
-
-
-def destinations(strategy: tf.distribute.Strategy, workdir: str, *, checkpoints: str, logs: str,
-                 samples: str) -> Destinations:
-    """The chief writes into `checkpoints`, `logs` and `samples` (paths inside `workdir`).
-
-    Other workers write into `<workdir>/.worker-<type>-<index>/`, cleared first so stale files of
-    a crashed run cannot mix in.
-    """
-    if strategy.extended.should_checkpoint:
-        return Destinations(True, checkpoints, logs, samples, restore_from=checkpoints, scratch=None)
-    resolver = strategy.cluster_resolver
-    scratch = os.path.join(workdir, f".worker-{resolver.task_type}-{resolver.task_id}")
-    shutil.rmtree(scratch, ignore_errors=True)
-    return Destinations(False, os.path.join(scratch, "checkpoints"), os.path.join(scratch, "logs"), None,
-                        restore_from=checkpoints, scratch=scratch)
-
-
-def cleanup(places: Destinations) -> None:
-    """Removes a non-chief worker's scratch folder."""
-    if places.scratch:
-        shutil.rmtree(places.scratch, ignore_errors=True)
-
-
-def checkpoint_manager(checkpoint, directory: str, train_config) -> tf.train.CheckpointManager:
-    return tf.train.CheckpointManager(
-        checkpoint, directory=directory, max_to_keep=train_config.keep_checkpoints, checkpoint_name="ckpt"
-    )
-
-
-def save(manager, checkpoint, step: int, train_config, places: Destinations) -> str:
-    """Saves on every worker (a save may run collectives); returns the chief's checkpoint path.
-
-    Raises:
-        RuntimeError: the write failed (disk full, no permission); the latest complete checkpoint
-            stays the latest, since the manager records a checkpoint only after writing it.
-    """
-    try:
-        path = manager.save(checkpoint_number=step)
-        if train_config.keep_every and step % train_config.keep_every == 0:
-            checkpoint.write(os.path.join(manager.directory, "kept", f"ckpt-{step}"))
-    except (tf.errors.OpError, OSError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RuntimeError(f"could not save the checkpoint of step {step} to {manager.directory} ({reason}); "
-                           f"training stopped, the latest complete checkpoint is unchanged") from None
-    return os.path.join(places.restore_from, os.path.basename(path))
 
 
 class WorkerSync:

@@ -15,6 +15,11 @@ def dropout_seed_states(model: keras.Model) -> list:
     return [layer.seed_generator.state for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
 
 
+def per_example_normalization(model: keras.Model) -> bool:
+    """True when no layer of `model` mixes the examples of a batch (no batch normalization)."""
+    return not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+
+
 class Trainer:
     """Holds the models, their optimizers and the distribution strategy; runs train steps.
 
@@ -35,6 +40,7 @@ class Trainer:
         l1_weight: float = 100.0,
         dropout_seed: int = 0,
         jit_compile: bool = False,
+        merge_discriminator_passes: bool = False,
     ):
         self.generator = generator
         self.discriminator = discriminator
@@ -46,6 +52,9 @@ class Trainer:
         self.l1_weight = l1_weight
         self.dropout_seed = dropout_seed
         self._dropout_states = dropout_seed_states(generator)
+        if merge_discriminator_passes and not per_example_normalization(discriminator):
+            raise ValueError("merge_discriminator_passes needs a discriminator without batch normalization")
+        self.merge_discriminator_passes = merge_discriminator_passes
         self._replica_step = tf.function(self._replica_step_eager, jit_compile=jit_compile)
         self.train_step = tf.function(self._distributed_step)
 
@@ -89,8 +98,9 @@ class Trainer:
 
         # D step first (§3.1), on the generated image detached from G.
         with tf.GradientTape() as discriminator_tape:
-            real_logits = discriminator([input_image, target], training=True)
-            generated_logits = discriminator([input_image, tf.stop_gradient(generated)], training=True)
+            real_logits, generated_logits = self._judge_real_and_generated(
+                input_image, target, tf.stop_gradient(generated)
+            )
             d_total, d_real, d_generated = losses.discriminator_loss(
                 real_logits, generated_logits, gan_mode=self.gan_mode
             )
@@ -112,6 +122,20 @@ class Trainer:
 
         parts = (d_total, d_real, d_generated, g_total, g_gan, g_l1)
         return {name: self._average(value) for name, value in zip(LOSS_NAMES, parts)}
+
+    def _judge_real_and_generated(self, input_image, target, generated):
+        discriminator = self.discriminator
+        if not self.merge_discriminator_passes:
+            return (discriminator([input_image, target], training=True),
+                    discriminator([input_image, generated], training=True))
+        # One pass over a batch of 2N (real pairs, then generated pairs) instead of two passes of
+        # N: the same logits when every layer treats examples independently, in fewer, larger
+        # convolutions. Batch norm would pool statistics over real and generated, so it keeps
+        # two passes (the authors' code).
+        logits = discriminator(
+            [tf.concat([input_image, input_image], axis=0), tf.concat([target, generated], axis=0)], training=True
+        )
+        return tf.split(logits, 2, axis=0)
 
     def _distributed_step(self, step, inputs):
         per_replica = self.strategy.run(self._replica_step, args=(step, *inputs))

@@ -1,0 +1,222 @@
+"""The training-speed levers of issue 7 that are not flags of `tfpix2pix bench`, each against the default.
+
+Every lever is timed against the default train step in the same run, alternating (A B A B ...),
+and reported as the ratio of medians (> 1 means the lever is faster):
+
+- `merge-d`: the discriminator step's two passes (real pairs, generated pairs) as one batch of 2
+  (`Trainer(merge_discriminator_passes=True)`), in one process;
+- `threads`: TensorFlow's intra-op / inter-op thread pools, one subprocess per setting;
+- `onednn`: TensorFlow's oneDNN kernels off (`TF_ENABLE_ONEDNN_OPTS=0`), one subprocess per setting;
+- `norm`: the project's `InstanceNormalization` against `keras.layers.GroupNormalization(groups=-1)`
+  (the same function), forward + backward of one layer on a 128x128x128 activation;
+- `pipeline`: the `tf.data` input pipeline with a private thread pool, against the default.
+
+    python benchmarks/levers.py                      # all levers, 256x256, batch 1, instance norm
+    python benchmarks/levers.py --lever merge-d --size 128 --rounds 3
+
+Channel order is not a lever on CPU: TensorFlow's CPU Conv2D takes only NHWC ("The Conv2D op
+currently only supports the NHWC tensor format on the CPU").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+LEVERS = ("merge-d", "threads", "onednn", "norm", "pipeline")
+THREAD_SETTINGS = ("0,0", "2,1", "1,1", "2,2")  # intra,inter; 0 = TensorFlow's choice (the default)
+
+
+def alternate(candidates: dict, *, rounds: int) -> dict:
+    """Seconds per call of each candidate, `rounds` times in turn (after one warm-up call each)."""
+    for run in candidates.values():
+        run()
+    times = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, run in candidates.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def trainer_for(*, size: int, merge: bool):
+    import keras
+    import tensorflow as tf
+
+    from tfpix2pix import optimizers
+    from tfpix2pix.discriminator import build_patchgan_discriminator
+    from tfpix2pix.generator import build_unet_generator
+    from tfpix2pix.trainer import Trainer
+
+    keras.utils.set_random_seed(0)
+    trainer = Trainer(
+        generator=build_unet_generator(image_size=size, base_filters=64, norm="instance"),
+        discriminator=build_patchgan_discriminator(base_filters=64, norm="instance"),
+        generator_optimizer=optimizers.adam(2e-4, beta_1=0.5, precision="float32"),
+        discriminator_optimizer=optimizers.adam(2e-4, beta_1=0.5, precision="float32"),
+        strategy=tf.distribute.get_strategy(), global_batch_size=1, merge_discriminator_passes=merge,
+    )
+    trainer.build_optimizers()
+    return trainer
+
+
+def steps_runner(trainer, *, size: int, steps: int):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    batch = tuple(tf.constant(rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)) for _ in range(2))
+    step = tf.constant(0, tf.int64)
+
+    def run():
+        for _ in range(steps):
+            losses = trainer.train_step(step, batch)
+        float(losses["g_l1"])
+
+    return run
+
+
+def merge_d(args) -> dict:
+    runs = {
+        "two passes (default)": steps_runner(trainer_for(size=args.size, merge=False), size=args.size, steps=args.steps),
+        "one pass, batch of 2": steps_runner(trainer_for(size=args.size, merge=True), size=args.size, steps=args.steps),
+    }
+    return {name: [t / args.steps for t in times] for name, times in alternate(runs, rounds=args.rounds).items()}
+
+
+def child_step_seconds(args) -> None:
+    """Child mode: one train-step timing per round, printed as JSON, under this process's settings."""
+    import tensorflow as tf
+
+    intra, inter = (int(n) for n in args.child_threads.split(","))
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
+    run = steps_runner(trainer_for(size=args.size, merge=False), size=args.size, steps=args.steps)
+    run()
+    start = time.perf_counter()
+    run()
+    print(json.dumps({"step_seconds": (time.perf_counter() - start) / args.steps}))
+
+
+def subprocess_settings(args, settings: dict) -> dict:
+    """Alternates child processes, one per setting; each round starts every child afresh."""
+    times = {name: [] for name in settings}
+    for _ in range(args.rounds):
+        for name, (threads, env) in settings.items():
+            command = [sys.executable, __file__, "--child-threads", threads, "--size", str(args.size),
+                       "--steps", str(args.steps)]
+            result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, timeout=3600)
+            if result.returncode != 0:
+                raise RuntimeError(f"{name}: exit {result.returncode}\n{result.stderr[-2000:]}")
+            times[name].append(json.loads(result.stdout.strip().splitlines()[-1])["step_seconds"])
+    return times
+
+
+def threads(args) -> dict:
+    settings = {f"intra,inter = {s}" + (" (default)" if s == "0,0" else ""): (s, {}) for s in THREAD_SETTINGS}
+    return subprocess_settings(args, settings)
+
+
+def onednn(args) -> dict:
+    return subprocess_settings(args, {
+        "oneDNN on (default)": ("0,0", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+        "oneDNN off": ("0,0", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    })
+
+
+def norm(args) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from tfpix2pix.layers import InstanceNormalization
+
+    x = tf.random.normal([1, 128, 128, 128])
+    runs = {}
+    for name, layer in (("InstanceNormalization (default)", InstanceNormalization()),
+                        ("GroupNormalization(groups=-1)", keras.layers.GroupNormalization(groups=-1, epsilon=1e-5))):
+        layer.build(x.shape)
+        runs[name] = _forward_backward(layer, x)
+    repeats = 20
+    batched = {name: (lambda run=run: [run() for _ in range(repeats)]) for name, run in runs.items()}
+    return {name: [t / repeats for t in times] for name, times in alternate(batched, rounds=args.rounds).items()}
+
+
+def _forward_backward(layer, x):
+    import tensorflow as tf
+
+    @tf.function
+    def forward_backward(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer.call(x)
+            # A weighted sum: the plain sum of a normalized tensor's squares does not depend on x.
+            loss = tf.reduce_sum(y * tf.random.stateless_normal(tf.shape(y), seed=[0, 0]))
+        return tape.gradient(loss, [x, *layer.trainable_variables])
+
+    return lambda: [g.numpy() for g in forward_backward(x)]
+
+
+def pipeline(args) -> dict:
+    import tensorflow as tf
+
+    from tfpix2pix import data, datasets
+
+    folder = os.path.join(datasets.bundled_sample_dir(), "train")
+    files = sorted(os.path.join(folder, name) for name in os.listdir(folder))
+    files = files * max(1, 96 // len(files))
+
+    def epoch(private_threads: int):
+        dataset = data.training_dataset(
+            files, direction="BtoA", image_size=256, load_size=286, flip=True, seed=0, epoch=0, start_step=0,
+            global_batch_size=1,
+        )
+        if private_threads:
+            options = tf.data.Options()
+            options.threading.private_threadpool_size = private_threads
+            dataset = dataset.with_options(options)
+        for _ in dataset:
+            pass
+
+    runs = {"default": lambda: epoch(0), "private thread pool of 2": lambda: epoch(2)}
+    return {name: [t / len(files) for t in times] for name, times in alternate(runs, rounds=args.rounds).items()}
+
+
+def report(lever: str, times: dict, unit: str) -> list[str]:
+    names = list(times)
+    baseline = statistics.median(times[names[0]])
+    lines = [f"### {lever}", "", f"| setting | median {unit} | rounds | speed vs default |", "|---|---|---|---|"]
+    for name in names:
+        median = statistics.median(times[name])
+        rounds = ", ".join(f"{t * 1000:.0f}" if unit == "ms/step" else f"{t * 1000:.2f}" for t in times[name])
+        lines.append(f"| {name} | {median * 1000:.2f} | {rounds} | {baseline / median:.3f}x |")
+    return lines + [""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lever", choices=LEVERS, action="append", help="a lever to measure (default: all)")
+    parser.add_argument("--size", type=int, default=256, help="image size of the train step (default 256)")
+    parser.add_argument("--steps", type=int, default=3, help="train steps per timing (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are quoted (default 5)")
+    parser.add_argument("--child-threads", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_threads:
+        child_step_seconds(args)
+        return
+    measures = {"merge-d": (merge_d, "ms/step"), "threads": (threads, "ms/step"), "onednn": (onednn, "ms/step"),
+                "norm": (norm, "ms/call"), "pipeline": (pipeline, "ms/image")}
+    print(f"levers at {args.size}x{args.size}, batch 1, instance norm, float32; {args.rounds} rounds; "
+          f"load average before: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}\n", flush=True)
+    for lever in args.lever or LEVERS:
+        function, unit = measures[lever]
+        print("\n".join(report(lever, function(args), unit)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Where the train step's time goes: a TensorFlow profiler trace, summed by op type (issue 7).
+
+Traces `--steps` train steps (256x256, batch 1, instance norm, float32, the trainer `train`
+uses) after warm-up with `tf.profiler.experimental`, reads the trace's XSpace (the
+`.xplane.pb` TensorBoard's profile plugin shows) and prints each op type's share of the time the
+TensorFlow executor spent in ops. Op time summed over threads can exceed wall time: two cores
+run ops in parallel.
+
+    python benchmarks/profile_step.py                  # markdown table of the top op types
+    python benchmarks/profile_step.py --size 128 --steps 3 --logdir /tmp/profile   # keep the trace for TensorBoard
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from levers import steps_runner, trainer_for  # noqa: E402  (this folder's script)
+
+
+def op_seconds(logdir: str) -> dict:
+    """Seconds per TensorFlow op type in the newest trace under `logdir`."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    path = max(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True), key=os.path.getmtime)
+    space = xplane_pb2.XSpace()
+    with open(path, "rb") as file:
+        space.ParseFromString(file.read())
+    totals = collections.Counter()
+    for plane in space.planes:
+        if plane.name != "/host:CPU":
+            continue
+        for line in plane.lines:
+            if line.name == "python":  # The Python thread's events enclose the ops (function calls).
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                # Executor op events are named "<op name>:<op type>"; skip Python and runtime events.
+                if ":" not in name or "::" in name:
+                    continue
+                op_type = name.rsplit(":", 1)[1]
+                if not op_type or not op_type[0].isupper() or " " in op_type:
+                    continue
+                totals[op_type] += event.duration_ps / 1e12
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=256, help="image size (default 256)")
+    parser.add_argument("--steps", type=int, default=3, help="traced train steps (default 3)")
+    parser.add_argument("--top", type=int, default=15, help="op types to list (default 15)")
+    parser.add_argument("--logdir", help="where to write the trace (default: a temporary folder)")
+    args = parser.parse_args()
+    import tensorflow as tf
+
+    run = steps_runner(trainer_for(size=args.size, merge=False), size=args.size, steps=1)
+    for _ in range(2):
+        run()
+    logdir = args.logdir or tempfile.mkdtemp(prefix="tfpix2pix-profile-")
+    tf.profiler.experimental.start(logdir)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        run()
+    wall = (time.perf_counter() - start) / args.steps
+    tf.profiler.experimental.stop()
+    totals = op_seconds(logdir)
+    total = sum(totals.values())
+    print(f"{args.steps} steps at {args.size}x{args.size}: {wall * 1000:.0f} ms/step wall under the profiler, "
+          f"{total / args.steps * 1000:.0f} ms/step of op time (summed over threads); trace in {logdir}\n")
+    print("| op type | ms/step | share of op time |\n|---|---|---|")
+    for op_type, seconds in totals.most_common(args.top):
+        print(f"| {op_type} | {seconds / args.steps * 1000:.1f} | {100 * seconds / total:.1f}% |")
+    rest = total - sum(seconds for _, seconds in totals.most_common(args.top))
+    print(f"| (all others) | {rest / args.steps * 1000:.1f} | {100 * rest / total:.1f}% |")
+
+
+if __name__ == "__main__":
+    main()
