@@ -45,47 +45,15 @@ def alternate(candidates: dict, *, rounds: int) -> dict:
     return times
 
 
-def trainer_for(*, size: int, merge: bool):
-    import keras
-    import tensorflow as tf
-
-    from tfpix2pix import optimizers
-    from tfpix2pix.discriminator import build_patchgan_discriminator
-    from tfpix2pix.generator import build_unet_generator
-    from tfpix2pix.trainer import Trainer
-
-    keras.utils.set_random_seed(0)
-    trainer = Trainer(
-        generator=build_unet_generator(image_size=size, base_filters=64, norm="instance"),
-        discriminator=build_patchgan_discriminator(base_filters=64, norm="instance"),
-        generator_optimizer=optimizers.adam(2e-4, beta_1=0.5, precision="float32"),
-        discriminator_optimizer=optimizers.adam(2e-4, beta_1=0.5, precision="float32"),
-        strategy=tf.distribute.get_strategy(), global_batch_size=1, merge_discriminator_passes=merge,
-    )
-    trainer.build_optimizers()
-    return trainer
-
-
-def steps_runner(trainer, *, size: int, steps: int):
-    import numpy as np
-    import tensorflow as tf
-
-    rng = np.random.default_rng(0)
-    batch = tuple(tf.constant(rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)) for _ in range(2))
-    step = tf.constant(0, tf.int64)
-
-    def run():
-        for _ in range(steps):
-            losses = trainer.train_step(step, batch)
-        float(losses["g_l1"])
-
-    return run
-
-
 def merge_d(args) -> dict:
+    from tfpix2pix import bench
+
     runs = {
-        "two passes (default)": steps_runner(trainer_for(size=args.size, merge=False), size=args.size, steps=args.steps),
-        "one pass, batch of 2": steps_runner(trainer_for(size=args.size, merge=True), size=args.size, steps=args.steps),
+        name: bench.steps_function(
+            bench.build_trainer(image_size=args.size, norm="instance", merge_discriminator_passes=merge),
+            image_size=args.size, steps=args.steps,
+        )
+        for name, merge in (("two passes (default)", False), ("one pass, batch of 2", True))
     }
     return {name: [t / args.steps for t in times] for name, times in alternate(runs, rounds=args.rounds).items()}
 
@@ -94,10 +62,13 @@ def child_step_seconds(args) -> None:
     """Child mode: one train-step timing per round, printed as JSON, under this process's settings."""
     import tensorflow as tf
 
+    from tfpix2pix import bench
+
     intra, inter = (int(n) for n in args.child_threads.split(","))
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
-    run = steps_runner(trainer_for(size=args.size, merge=False), size=args.size, steps=args.steps)
+    run = bench.steps_function(bench.build_trainer(image_size=args.size, norm="instance"), image_size=args.size,
+                               steps=args.steps)
     run()
     start = time.perf_counter()
     run()

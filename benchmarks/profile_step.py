@@ -16,13 +16,8 @@ import argparse
 import collections
 import glob
 import os
-import sys
 import tempfile
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from levers import steps_runner, trainer_for  # noqa: E402  (this folder's script)
 
 
 def op_seconds(logdir: str) -> dict:
@@ -61,7 +56,10 @@ def main() -> None:
     args = parser.parse_args()
     import tensorflow as tf
 
-    run = steps_runner(trainer_for(size=args.size, merge=False), size=args.size, steps=1)
+    from tfpix2pix import bench
+
+    run = bench.steps_function(bench.build_trainer(image_size=args.size, norm="instance"), image_size=args.size,
+                               steps=1)
     for _ in range(2):
         run()
     logdir = args.logdir or tempfile.mkdtemp(prefix="tfpix2pix-profile-")

@@ -77,6 +77,44 @@ def train_step_gflop(generator, discriminator, *, image_size: int, batch_size: i
     return 3 * generator_forward + 9 * discriminator_forward
 
 
+def build_trainer(
+    *, image_size: int, norm: str, precision: str = "float32", jit: bool = False, base_filters: int = 64,
+    batch_size: int = 1, merge_discriminator_passes: bool = False,
+) -> Trainer:
+    """The paper's models (U-Net + 70x70 PatchGAN) and optimizers as `train` makes them, seeded.
+
+    Call under the Keras precision policy the models should use.
+    """
+    keras.utils.set_random_seed(0)
+    generator = build_unet_generator(image_size=image_size, base_filters=base_filters, norm=norm)
+    discriminator = build_patchgan_discriminator(base_filters=base_filters, norm=norm)
+    optimizers = [optimizers_lib.adam(2e-4, beta_1=0.5, precision=precision) for _ in range(2)]  # as `train`
+    trainer = Trainer(
+        generator=generator, discriminator=discriminator, generator_optimizer=optimizers[0],
+        discriminator_optimizer=optimizers[1], strategy=tf.distribute.get_strategy(),
+        global_batch_size=batch_size, jit_compile=jit, merge_discriminator_passes=merge_discriminator_passes,
+    )
+    trainer.build_optimizers()
+    return trainer
+
+
+def steps_function(trainer: Trainer, *, image_size: int, batch_size: int = 1, steps: int):
+    """A function that runs `steps` train steps on one fixed random batch and waits for them."""
+    rng = np.random.default_rng(0)
+    batch = tuple(
+        tf.constant(rng.uniform(-1, 1, (batch_size, image_size, image_size, 3)).astype(np.float32))
+        for _ in range(2)
+    )
+    step = tf.constant(0, tf.int64)
+
+    def run_steps():
+        for _ in range(steps):
+            losses = trainer.train_step(step, batch)
+        float(losses["g_l1"])
+
+    return run_steps
+
+
 def measure_training(
     *, image_size: int, batch_size: int, norm: str, precision: str = "float32", jit: bool = False,
     steps: int = 10, repeats: int = 3, base_filters: int = 64,
@@ -84,34 +122,16 @@ def measure_training(
     """Training images/s of the paper's models (U-Net + 70x70 PatchGAN) on random data."""
     keras.mixed_precision.set_global_policy(precision)
     try:
-        keras.utils.set_random_seed(0)
-        generator = build_unet_generator(image_size=image_size, base_filters=base_filters, norm=norm)
-        discriminator = build_patchgan_discriminator(base_filters=base_filters, norm=norm)
-        optimizers = [optimizers_lib.adam(2e-4, beta_1=0.5, precision=precision) for _ in range(2)]  # as `train`
-        trainer = Trainer(
-            generator=generator, discriminator=discriminator, generator_optimizer=optimizers[0],
-            discriminator_optimizer=optimizers[1], strategy=tf.distribute.get_strategy(),
-            global_batch_size=batch_size, jit_compile=jit,
-        )
-        trainer.build_optimizers()
-        rng = np.random.default_rng(0)
-        batch = tuple(
-            tf.constant(rng.uniform(-1, 1, (batch_size, image_size, image_size, 3)).astype(np.float32))
-            for _ in range(2)
-        )
-        step = tf.constant(0, tf.int64)
-
-        def run_steps():
-            for _ in range(steps):
-                losses = trainer.train_step(step, batch)
-            float(losses["g_l1"])
-
+        trainer = build_trainer(image_size=image_size, norm=norm, precision=precision, jit=jit,
+                                base_filters=base_filters, batch_size=batch_size)
+        run_steps = steps_function(trainer, image_size=image_size, batch_size=batch_size, steps=steps)
         seconds = median_seconds(run_steps, repeats=repeats) / steps
-        gflop = train_step_gflop(generator, discriminator, image_size=image_size, batch_size=batch_size)
+        gflop = train_step_gflop(trainer.generator, trainer.discriminator, image_size=image_size,
+                                 batch_size=batch_size)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return {"img_per_s": batch_size / seconds, "step_ms": seconds * 1000, "step_gflop": gflop,
-            "achieved_gflops": gflop / seconds, "generator": generator}
+            "achieved_gflops": gflop / seconds, "generator": trainer.generator}
 
 
 def measure_generator_latency(generator, *, image_size: int, repeats: int = 10) -> float:
