@@ -131,7 +131,8 @@ class Trainer:
         # One pass over a batch of 2N (real pairs, then generated pairs) instead of two passes of
         # N: the same logits when every layer treats examples independently, in fewer, larger
         # convolutions. Batch norm would pool statistics over real and generated, so it keeps
-        # two passes (the authors' code).
+        # two passes (the authors' code). Off by default: 0.98x the two passes' speed on a 2-core
+        # CPU at 256x256 (docs/PERFORMANCE.md, benchmarks/levers.py).
         logits = discriminator(
             [tf.concat([input_image, input_image], axis=0), tf.concat([target, generated], axis=0)], training=True
         )
