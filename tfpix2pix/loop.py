@@ -54,8 +54,9 @@ class _SignalFlag:
             signal.signal(number, handler)
 
 
-def _optimizer(train_config, schedule, precision: str):
-    return optimizers.adam(schedule, beta_1=train_config.beta_1, beta_2=train_config.beta_2, precision=precision)
+def _optimizer(train_config, schedule):
+    return optimizers.adam(schedule, beta_1=train_config.beta_1, beta_2=train_config.beta_2,
+                           precision=train_config.precision)
 
 
 def _sample_batch(config, train_sources, log):
@@ -141,8 +142,8 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
             discriminator = build_discriminator(config.model, synchronized=synchronized)
             trainer = Trainer(
                 generator=generator, discriminator=discriminator,
-                generator_optimizer=_optimizer(train_config, schedule, train_config.precision),
-                discriminator_optimizer=_optimizer(train_config, schedule, train_config.precision),
+                generator_optimizer=_optimizer(train_config, schedule),
+                discriminator_optimizer=_optimizer(train_config, schedule),
                 strategy=strategy, global_batch_size=train_config.batch_size,
                 gan_mode=config.loss.gan_mode, l1_weight=config.loss.l1_weight,
                 dropout_seed=train_config.seed, jit_compile=train_config.jit,
