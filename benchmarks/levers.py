@@ -46,7 +46,7 @@ def alternate(candidates: dict, *, rounds: int) -> dict:
 
 
 def merge_d(args) -> dict:
-    from tfpix2pix import bench
+    from tfpix2pix.evaluate import bench
 
     runs = {
         name: bench.steps_function(
@@ -62,7 +62,7 @@ def child_step_seconds(args) -> None:
     """Child mode: one train-step timing per round, printed as JSON, under this process's settings."""
     import tensorflow as tf
 
-    from tfpix2pix import bench
+    from tfpix2pix.evaluate import bench
 
     intra, inter = (int(n) for n in args.child_threads.split(","))
     tf.config.threading.set_intra_op_parallelism_threads(intra)
@@ -105,7 +105,7 @@ def norm(args) -> dict:
     import keras
     import tensorflow as tf
 
-    from tfpix2pix.layers import InstanceNormalization
+    from tfpix2pix.models.layers import InstanceNormalization
 
     x = tf.random.normal([1, 128, 128, 128])
     runs = {}
@@ -136,14 +136,15 @@ def _forward_backward(layer, x):
 def pipeline(args) -> dict:
     import tensorflow as tf
 
-    from tfpix2pix import data, datasets
+    from tfpix2pix.data import pipeline
+    from tfpix2pix.data import datasets
 
     folder = os.path.join(datasets.bundled_sample_dir(), "train")
     files = sorted(os.path.join(folder, name) for name in os.listdir(folder))
     files = files * max(1, 96 // len(files))
 
     def epoch(private_threads: int):
-        dataset = data.training_dataset(
+        dataset = pipeline.training_dataset(
             files, direction="BtoA", image_size=256, load_size=286, flip=True, seed=0, epoch=0, start_step=0,
             global_batch_size=1,
         )

@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     import tensorflow as tf
 
-    from tfpix2pix import bench
+    from tfpix2pix.evaluate import bench
 
     run = bench.steps_function(bench.build_trainer(image_size=args.size, norm="instance"), image_size=args.size,
                                steps=1)

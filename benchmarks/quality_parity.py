@@ -1,7 +1,7 @@
 """Quality parity with the PyTorch reference (issue: inference and evaluation, item 6).
 
 Trains nothing itself: it evaluates finished runs of both implementations on the same split with
-the project's own metrics code (`tfpix2pix.metrics.evaluate_folders`) and writes a markdown table
+the project's own metrics code (`tfpix2pix.evaluate.metrics.evaluate_folders`) and writes a markdown table
 and a picture grid (input | reference | tfpix2pix | target). The training and inference commands
 are in docs/RESULTS.md.
 
@@ -29,7 +29,8 @@ import tempfile
 
 import numpy as np
 
-from tfpix2pix import images, metrics
+from tfpix2pix.data import images
+from tfpix2pix.evaluate import metrics
 
 METRICS = (("l1", "L1 (0-255) ↓", "{:.2f}"), ("psnr", "PSNR dB ↑", "{:.2f}"), ("ssim", "SSIM ↑", "{:.4f}"))
 

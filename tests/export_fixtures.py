@@ -22,7 +22,9 @@ STEPS = 40
 @functools.lru_cache(maxsize=None)
 def trained_export():
     """(workdir, export folder, export summary) of a tiny generator trained on facades-sample."""
-    from tfpix2pix import config as config_lib, export, loop
+    from tfpix2pix import config as config_lib
+    from tfpix2pix.export import export
+    from tfpix2pix.train import loop
 
     root = tempfile.mkdtemp(prefix="tfpix2pix-export-test-")
     atexit.register(shutil.rmtree, root, ignore_errors=True)
@@ -37,11 +39,13 @@ def trained_export():
 @functools.lru_cache(maxsize=None)
 def val_images() -> np.ndarray:
     """The bundled sample's val inputs (label maps, BtoA) at the tiny size: float32 [8, 32, 32, 3]."""
-    from tfpix2pix import config as config_lib, data, sources
+    from tfpix2pix import config as config_lib
+    from tfpix2pix.data import pipeline
+    from tfpix2pix.data import sources
 
     config = config_lib.preset("tiny")
     files = sources.split_sources(config.data, "val", image_size=32, log=lambda *_: None)
-    batches = data.evaluation_dataset(files, direction="BtoA", image_size=32)
+    batches = pipeline.evaluation_dataset(files, direction="BtoA", image_size=32)
     return np.concatenate([input_image.numpy() for input_image, _ in batches])
 
 

@@ -145,7 +145,8 @@ def test_train_resume_test_and_evaluate_end_to_end(tmp_path):
     (["--preset", "sample"], "data.image_size: 32 -> 128"),
 ])
 def test_resume_refuses_settings_that_would_not_continue_the_run(tmp_path, flags, change):
-    from tfpix2pix import config as config_lib, workdir as workdir_lib
+    from tfpix2pix import config as config_lib
+    from tfpix2pix import workdir as workdir_lib
 
     workdir = tmp_path / "run"
     workdir.mkdir()

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfpix2pix import config, datasets
-from tfpix2pix.datasets import REGISTRY
+from tfpix2pix import config
+from tfpix2pix.data import datasets
+from tfpix2pix.data.datasets import REGISTRY
 from tfpix2pix.errors import UsageError
 
 OFFICIAL = ("facades", "maps", "cityscapes", "edges2shoes", "edges2handbags", "night2day")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tfpix2pix.discriminator import build_patchgan_discriminator
+from tfpix2pix.models.discriminator import build_patchgan_discriminator
 
 
 def trainable_count(model):

@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 from cli_util import REPO, run_cli
-from tfpix2pix import strategy as strategy_lib
+from tfpix2pix.train import strategy as strategy_lib
 from tfpix2pix.errors import UsageError
 
 CHILD_TIMEOUT_SECONDS = 240
@@ -30,11 +30,13 @@ MIRRORED_CHILD = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import dataclasses, keras
-    from tfpix2pix import config as config_lib, loop, strategy as strategy_lib
+    from tfpix2pix import config as config_lib
+    from tfpix2pix.train import loop
+    from tfpix2pix.train import strategy as strategy_lib
     from tfpix2pix.errors import UsageError
-    from tfpix2pix.generator import build_unet_generator
-    from tfpix2pix.discriminator import build_patchgan_discriminator
-    from tfpix2pix.trainer import Trainer
+    from tfpix2pix.models.generator import build_unet_generator
+    from tfpix2pix.models.discriminator import build_patchgan_discriminator
+    from tfpix2pix.train.trainer import Trainer
 
     root, report = sys.argv[1], {}
     tiny = config_lib.preset("tiny")
@@ -156,7 +158,7 @@ WORKER_CHILD = textwrap.dedent("""
     import shutil, sys
     from tfpix2pix import cli
     cli.import_tensorflow_quietly()  # first, as `tfpix2pix` itself does: the real start-up order
-    from tfpix2pix import checkpoints
+    from tfpix2pix.train import checkpoints
 
     # Keep a copy of this worker's last checkpoint before its scratch folder is removed.
     snapshot, remove = sys.argv[1], checkpoints.cleanup

@@ -11,8 +11,8 @@ import zipfile
 
 import pytest
 
-from tfpix2pix.datasets import DatasetInfo
-from tfpix2pix.download import download, fetch_dataset, safe_extract
+from tfpix2pix.data.datasets import DatasetInfo
+from tfpix2pix.data.download import download, fetch_dataset, safe_extract
 from tfpix2pix.errors import UsageError
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -19,7 +19,13 @@ from PIL import Image
 
 import export_fixtures
 import fixtures
-from tfpix2pix import data, export, export_cli, inference, runtimes, savedmodel, workdir as workdir_lib
+from tfpix2pix.data import pipeline
+from tfpix2pix.export import export
+from tfpix2pix.cli import export as export_cli
+from tfpix2pix.inference import translation
+from tfpix2pix.inference import runners
+from tfpix2pix.export import savedmodel
+from tfpix2pix import workdir as workdir_lib
 from tfpix2pix.errors import UsageError
 
 VENV_BIN = Path(sys.executable).parent
@@ -49,9 +55,9 @@ def jpeg(pixels: np.ndarray) -> bytes:
 
 
 def keras_png(generator, contents: bytes) -> np.ndarray:
-    """What serving_default should return for `contents`, computed with Keras and inference.translate."""
-    image = data.to_float(data.decode(contents))[tf.newaxis]
-    return data.to_uint8(inference.translate(generator, image, multiple=32))[0].numpy()
+    """What serving_default should return for `contents`, computed with Keras and translation.translate."""
+    image = pipeline.to_float(pipeline.decode(contents))[tf.newaxis]
+    return pipeline.to_uint8(translation.translate(generator, image, multiple=32))[0].numpy()
 
 
 def serve(loaded, images: list[bytes]) -> list[np.ndarray]:
@@ -156,12 +162,12 @@ def test_stochastic_export_has_test_time_dropout_seeded_like_the_work_dir(export
     workdir = exported[0]
     savedmodel.save(generator, str(tmp_path / "1"), multiple=32, stochastic=True, warmup_image_size=32,
                     metadata={"image_size": 32})
-    runner = runtimes.load_runner(str(tmp_path))
+    runner = runners.load_runner(str(tmp_path))
     images = export_fixtures.val_images()[:2]
     first, second = runner.run(images, stochastic=True), runner.run(images, stochastic=True)
     assert np.max(np.abs(first - second)) > 0.01  # dropout on: two draws differ
     seeded = runner.run(images, stochastic=True, seed=7)
-    expected = runtimes.load_runner(workdir).run(images, stochastic=True, seed=7)
+    expected = runners.load_runner(workdir).run(images, stochastic=True, seed=7)
     assert np.max(np.abs(seeded - expected)) <= 1e-5
     with pytest.raises(UsageError, match="--stochastic"):
         runner.run(images)
@@ -349,39 +355,39 @@ def test_export_summary_reports_size_latency_and_parity_within_targets(exported)
 def test_every_format_predicts_the_same_images(exported):
     workdir, out, _ = exported
     images = export_fixtures.val_images()
-    reference = runtimes.load_runner(workdir).run(images)
+    reference = runners.load_runner(workdir).run(images)
     for path, tolerance in [(out, 1e-5), (os.path.join(out, "saved_model"), 1e-5),
                             (os.path.join(out, "facades_fp32.tflite"), 1e-4),
                             (os.path.join(out, "facades_fp16.tflite"), 1e-2)]:
-        runner = runtimes.load_runner(path)
+        runner = runners.load_runner(path)
         assert (runner.multiple, runner.image_size) == (32, 32)
         assert np.max(np.abs(runner.run(images) - reference)) <= tolerance, path
-    int8 = runtimes.load_runner(os.path.join(out, "facades_int8.tflite")).run(images)
+    int8 = runners.load_runner(os.path.join(out, "facades_int8.tflite")).run(images)
     assert export_fixtures.psnr(int8, reference) >= 30.0
 
 
 def test_runners_pad_and_crop_other_sizes(exported):
     workdir, out, _ = exported
     images = tf.random.stateless_uniform([1, 48, 40, 3], seed=[3, 4], minval=-1, maxval=1).numpy()
-    reference = runtimes.load_runner(workdir).run(images)
+    reference = runners.load_runner(workdir).run(images)
     assert reference.shape == (1, 48, 40, 3)
-    saved = runtimes.load_runner(out).run(images)
+    saved = runners.load_runner(out).run(images)
     assert np.max(np.abs(saved - reference)) <= 1e-5
-    lite = runtimes.load_runner(os.path.join(out, "facades_fp32.tflite")).run(images)
+    lite = runners.load_runner(os.path.join(out, "facades_fp32.tflite")).run(images)
     assert np.max(np.abs(lite - reference)) <= 1e-4
 
 
 def test_load_runner_rejects_what_is_not_a_model(tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
-        runtimes.load_runner(str(tmp_path / "missing"))
+        runners.load_runner(str(tmp_path / "missing"))
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(UsageError, match="expected a work dir, a SavedModel folder or a .tflite file"):
-        runtimes.load_runner(str(tmp_path / "notes.txt"))
+        runners.load_runner(str(tmp_path / "notes.txt"))
     with pytest.raises(UsageError, match="no SavedModel here"):
-        runtimes.load_runner(str(tmp_path))
+        runners.load_runner(str(tmp_path))
     (tmp_path / "broken.tflite").write_bytes(b"not a flatbuffer")
     with pytest.raises(UsageError, match="is not a valid TFLite model"):
-        runtimes.load_runner(str(tmp_path / "broken.tflite"))
+        runners.load_runner(str(tmp_path / "broken.tflite"))
 
 
 # 7. Export failures leave everything untouched -------------------------------------------------

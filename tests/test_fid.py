@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfpix2pix import fid
+from tfpix2pix.evaluate import fid
 from tfpix2pix.errors import UsageError
 
 

@@ -24,7 +24,10 @@ from PIL import Image
 import export_fixtures
 import fixtures
 from cli_util import run_cli
-from tfpix2pix import cli, predict, runtimes, savedmodel
+from tfpix2pix import cli
+from tfpix2pix.inference import predict
+from tfpix2pix.inference import runners
+from tfpix2pix.export import savedmodel
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -257,7 +260,7 @@ def output_size(path: Path) -> tuple[int, int]:
 
 
 def test_predict_writes_valid_files_and_names_every_fuzzed_one(exported):
-    runner = runtimes.load_runner(exported[1])
+    runner = runners.load_runner(exported[1])
     smallest = savedmodel.minimum_side(runner.multiple)  # predict pads like serving_default
     file_contents = st.one_of(
         st.binary(max_size=300),

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfpix2pix.generator import build_resnet_generator, build_unet_generator
+from tfpix2pix.models.generator import build_resnet_generator, build_unet_generator
 
 
 def trainable_count(model):
@@ -88,7 +88,7 @@ def test_build_generator_passes_dropout_to_both_architectures():
     import dataclasses
 
     from tfpix2pix import config as config_lib
-    from tfpix2pix.generator import build_generator
+    from tfpix2pix.models.generator import build_generator
 
     model_config = dataclasses.replace(config_lib.preset("tiny").model, generator="resnet9", resnet_blocks=2)
     resnet = build_generator(model_config, image_size=32)

@@ -5,29 +5,30 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfpix2pix import cli, inference
-from tfpix2pix.generator import build_unet_generator
+from tfpix2pix import cli
+from tfpix2pix.inference import translation
+from tfpix2pix.models.generator import build_unet_generator
 
 
 @pytest.mark.parametrize("height,width", [(300, 517), (32, 32), (33, 95), (256, 31 * 7)])
 def test_pad_and_crop_round_trip_returns_the_input_exactly(height, width):
     images = tf.random.uniform([2, height, width, 3], -1, 1)
-    padded, box = inference.pad_to_multiple(images, 32)
+    padded, box = translation.pad_to_multiple(images, 32)
     assert padded.shape[1] % 32 == 0 and padded.shape[2] % 32 == 0
     assert padded.shape[1] - height < 32 and padded.shape[2] - width < 32
-    np.testing.assert_array_equal(inference.crop(padded, box).numpy(), images.numpy())
+    np.testing.assert_array_equal(translation.crop(padded, box).numpy(), images.numpy())
 
 
 def test_translate_keeps_the_size_and_modes_are_explicit():
     generator = build_unet_generator(image_size=32, base_filters=4)
     images = tf.random.uniform([1, 45, 70, 3], -1, 1, seed=1)
-    first = inference.translate(generator, images, multiple=32).numpy()
+    first = translation.translate(generator, images, multiple=32).numpy()
     assert first.shape == (1, 45, 70, 3)
-    np.testing.assert_array_equal(first, inference.translate(generator, images, multiple=32).numpy())
+    np.testing.assert_array_equal(first, translation.translate(generator, images, multiple=32).numpy())
 
     def stochastic(seed):
-        inference.seed_dropout(generator, seed)
-        return inference.translate(generator, images, multiple=32, training=True).numpy()
+        translation.seed_dropout(generator, seed)
+        return translation.translate(generator, images, multiple=32, training=True).numpy()
 
     np.testing.assert_array_equal(stochastic(3), stochastic(3))
     assert np.abs(stochastic(3) - stochastic(4)).max() > 1e-6
@@ -35,9 +36,9 @@ def test_translate_keeps_the_size_and_modes_are_explicit():
 
 
 def test_mode_note_names_the_statistics():
-    assert "moving averages" in inference.mode_note("batch", False)
-    assert "statistics of each test batch" in inference.mode_note("batch", True)
-    assert "dropout on" in inference.mode_note("instance", True)
+    assert "moving averages" in translation.mode_note("batch", False)
+    assert "statistics of each test batch" in translation.mode_note("batch", True)
+    assert "dropout on" in translation.mode_note("instance", True)
 
 
 @pytest.fixture(scope="module")

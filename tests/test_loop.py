@@ -8,7 +8,8 @@ import time
 import pytest
 import tensorflow as tf
 
-from tfpix2pix import cli, losses
+from tfpix2pix import cli
+from tfpix2pix.models import losses
 
 
 def test_infinite_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path, capsys, monkeypatch):

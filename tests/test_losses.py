@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from tfpix2pix import losses
+from tfpix2pix.models import losses
 
 
 def test_vanilla_discriminator_loss_hand_computed():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfpix2pix import metrics
+from tfpix2pix.evaluate import metrics
 from tfpix2pix.errors import UsageError
 
 PALETTE = ((0, 0, 0), (255, 0, 0), (0, 0, 255))

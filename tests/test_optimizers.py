@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpix2pix.optimizers import FusedAdam
+from tfpix2pix.train.optimizers import FusedAdam
 
 
 def _train(optimizer, steps=5):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfpix2pix import report
+from tfpix2pix.evaluate import report
 
 
 class PageParser(html.parser.HTMLParser):

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfpix2pix import report
+from tfpix2pix.evaluate import report
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

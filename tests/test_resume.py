@@ -16,7 +16,8 @@ import pytest
 import tensorflow as tf
 
 from cli_util import REPO, run_cli
-from tfpix2pix import cli, workdir as workdir_lib
+from tfpix2pix import cli
+from tfpix2pix import workdir as workdir_lib
 
 # 64x64 with 16 filters: slow enough (a few steps per second) to be killed at a chosen moment.
 SLOW_TINY = ["--preset", "tiny", "--set", "data.image_size=64", "--set", "data.load_size=72",

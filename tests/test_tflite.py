@@ -11,7 +11,11 @@ from PIL import Image
 
 import export_fixtures
 import fixtures
-from tfpix2pix import deconvolution, export, runtimes, tflite, workdir as workdir_lib
+from tfpix2pix.models import deconvolution
+from tfpix2pix.export import export
+from tfpix2pix.inference import runners
+from tfpix2pix.export import tflite
+from tfpix2pix import workdir as workdir_lib
 from tfpix2pix.errors import UsageError
 
 Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter
@@ -47,7 +51,7 @@ def test_each_file_has_a_named_serving_signature_and_a_sidecar(exported, variant
     assert interpreter.get_signature_list() == {"serving_default": {"inputs": ["images"], "outputs": ["images"]}}
     runner = interpreter.get_signature_runner("serving_default")
     assert list(runner.get_input_details()["images"]["shape"]) == [1, 32, 32, 3]
-    sidecar = json.loads(open(runtimes.sidecar_path(tflite_path(out, variant))).read())
+    sidecar = json.loads(open(runners.sidecar_path(tflite_path(out, variant))).read())
     assert (sidecar["image_size"], sidecar["multiple"], sidecar["step"], sidecar["variant"]) == (32, 32, 40, variant)
     assert sidecar["input"] == {"name": "images", "shape": [1, 32, 32, 3], "dtype": "float32", "range": [-1.0, 1.0]}
     assert sidecar["output"]["range"] == [-1.0, 1.0] and sidecar["deterministic"] is True
@@ -159,7 +163,7 @@ def test_a_slow_variant_is_refused_not_written_and_explained(exported, monkeypat
 
 
 def test_runner_rejects_wrong_shapes_and_stochastic_mode(exported):
-    runner = runtimes.load_runner(tflite_path(exported[1], "fp32"))
+    runner = runners.load_runner(tflite_path(exported[1], "fp32"))
     with pytest.raises(UsageError, match=r"expected float images \[batch, height, width, 3\], got shape \[32, 32, 3\]"):
         runner.run(np.zeros([32, 32, 3], np.float32))
     with pytest.raises(UsageError, match=r"got shape \[1, 32, 32, 4\]"):
@@ -175,7 +179,7 @@ def test_runner_with_int8_io_file_matches_float_int8(exported, generator, calibr
     path = tmp_path / "io.tflite"
     path.write_bytes(model)
     images = export_fixtures.val_images()
-    generated = runtimes.load_runner(str(path)).run(images)
+    generated = runners.load_runner(str(path)).run(images)
     assert generated.dtype == np.float32 and generated.shape == images.shape
     assert export_fixtures.psnr(generated, generator(images, training=False).numpy()) >= 30.0
 

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpix2pix import data
-from tfpix2pix.discriminator import build_patchgan_discriminator
-from tfpix2pix.generator import build_unet_generator
-from tfpix2pix.schedule import ConstantThenLinearDecay
-from tfpix2pix.trainer import Trainer, per_example_normalization
+from tfpix2pix.data import pipeline
+from tfpix2pix.models.discriminator import build_patchgan_discriminator
+from tfpix2pix.models.generator import build_unet_generator
+from tfpix2pix.train.schedule import ConstantThenLinearDecay
+from tfpix2pix.train.trainer import Trainer, per_example_normalization
 
 
 def make_trainer(*, dropout=0.5, learning_rate=2e-4, seed=0, norm="instance", merge=False):
@@ -25,7 +25,7 @@ def make_trainer(*, dropout=0.5, learning_rate=2e-4, seed=0, norm="instance", me
 
 
 def fixed_batch(files):
-    return next(iter(data.evaluation_dataset(files[:4], direction="BtoA", image_size=32, batch_size=4)))
+    return next(iter(pipeline.evaluation_dataset(files[:4], direction="BtoA", image_size=32, batch_size=4)))
 
 
 def test_tiny_model_overfits_four_pairs(sample_train_files):

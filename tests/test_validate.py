@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfpix2pix import validate
+from tfpix2pix.data import validate
 from tfpix2pix.errors import UsageError
 
 MIN_SIZE = fixtures.MIN_SIZE
@@ -81,7 +81,7 @@ def test_unreadable_file_is_reported(tmp_path):
             f"""
             import os, sys
             sys.path.insert(0, {str(REPO)!r})
-            from tfpix2pix.validate import check_image
+            from tfpix2pix.data.validate import check_image
             os.setgid(65534)
             os.setuid(65534)
             print(check_image({str(path)!r}, paired=True, min_size=16))

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tfpix2pix import config as config_lib
 from tfpix2pix.errors import UsageError
-from tfpix2pix.generator import build_generator
+from tfpix2pix.models.generator import build_generator
 
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"

@@ -17,7 +17,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import data
+from tfpix2pix.data import pipeline
 from tfpix2pix.errors import UsageError
 
 # No collective timeout (CommunicationOptions.timeout_seconds): in TensorFlow 2.21 every collective
@@ -229,13 +229,13 @@ _PEER_REASON = re.compile(r"unhealthy|crashed|heartbeat|preempt|failed to connec
 def dataset_function(sources, *, config, epoch: int, start_step: int):
     """A `distribute_datasets_from_function` input function for one epoch from `start_step`.
 
-    One input pipeline runs per worker. `data.training_dataset` gives pipeline p its share of
+    One input pipeline runs per worker. `pipeline.training_dataset` gives pipeline p its share of
     every global batch (split by file) with jitter seeded by each example's global position, so
     a worker's examples depend on (seed, epoch, step, worker) only, never on timing; the share is
     then cut into per-replica batches for the worker's devices.
     """
     def make(input_context: tf.distribute.InputContext):
-        return data.training_dataset(
+        return pipeline.training_dataset(
             sources, direction=config.data.direction, image_size=config.data.image_size,
             load_size=config.data.load_size, flip=config.data.flip, seed=config.train.seed,
             epoch=epoch, start_step=start_step, global_batch_size=config.train.batch_size,

@@ -24,9 +24,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import data, export_readme, inference, runtimes, savedmodel, sources, tflite, workdir as workdir_lib
+from tfpix2pix.data import pipeline
+from tfpix2pix.export import readme
+from tfpix2pix.inference import translation
+from tfpix2pix.inference import runners
+from tfpix2pix.export import savedmodel
+from tfpix2pix.data import sources
+from tfpix2pix.export import tflite
+from tfpix2pix import workdir as workdir_lib
 from tfpix2pix.errors import UsageError
-from tfpix2pix.generator import required_multiple
+from tfpix2pix.models.generator import required_multiple
 
 # Parity targets against the Keras generator (max abs difference on [-1, 1] outputs; PSNR for int8).
 PARITY_SEED = 1
@@ -75,7 +82,7 @@ def split_images(config, split: str, count: int) -> np.ndarray | None:
                                   log=lambda *_: None, download=False)[:count]
     if not files:
         return None
-    batches = data.evaluation_dataset(files, direction=config.data.direction, image_size=config.data.image_size)
+    batches = pipeline.evaluation_dataset(files, direction=config.data.direction, image_size=config.data.image_size)
     return np.concatenate([input_image.numpy() for input_image, _ in batches])
 
 
@@ -166,7 +173,7 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
     with open(os.path.join(out, "export.json"), "w") as file:
         json.dump(summary, file, indent=2)
         file.write("\n")
-    export_readme.write(os.path.join(out, "README.md"), summary)
+    readme.write(os.path.join(out, "README.md"), summary)
     return summary
 
 
@@ -184,7 +191,7 @@ def _saved_model_rows(version_dir, generator, evaluation, reference, options) ->
     if options.stochastic:
         # Random outputs: compare with Keras' dropout-on outputs drawn from the same seed.
         loaded.seed_dropout(tf.constant(PARITY_SEED, tf.int64))
-        inference.seed_dropout(generator, PARITY_SEED)
+        translation.seed_dropout(generator, PARITY_SEED)
         reference = generator(evaluation, training=True).numpy()
     difference = float(np.max(np.abs(translate(images=tf.constant(evaluation))[savedmodel.IMAGES_KEY] - reference)))
     parity = f"max abs diff {difference:.2g} (target {TOLERANCES['saved_model']:g})"
@@ -193,7 +200,7 @@ def _saved_model_rows(version_dir, generator, evaluation, reference, options) ->
     seconds = _timed(lambda image: translate(images=image), tf.constant(evaluation[:1]), options.timing_runs)
     rows.append({"format": "saved_model translate", "file": version_dir, "bytes": size, "ms": seconds * 1000,
                  "parity": parity, "max_abs_diff": difference, "meets_target": difference <= TOLERANCES["saved_model"]})
-    png = tf.io.encode_png(data.to_uint8(evaluation[0]))
+    png = tf.io.encode_png(pipeline.to_uint8(evaluation[0]))
     seconds = _timed(lambda batch: serve(image_bytes=batch), tf.reshape(png, [1]), options.timing_runs)
     rows.append({"format": "saved_model serving_default (PNG in, PNG out)", "file": version_dir, "bytes": size,
                  "ms": seconds * 1000, "parity": "decode + pad + generator + crop + PNG encode"})
@@ -262,7 +269,7 @@ def _tflite_rows(generator, out, name, image_size, calibration, evaluation, refe
             _write_atomically(path, model)
             sidecar = {**facts, "variant": variant, "signature": tflite.SIGNATURE, "deterministic": True,
                        **tflite.io_facts(model)}
-            with open(runtimes.sidecar_path(path), "w") as file:
+            with open(runners.sidecar_path(path), "w") as file:
                 json.dump(sidecar, file, indent=2)
                 file.write("\n")
         rows.append(row)

@@ -2,7 +2,7 @@
 
 import keras
 
-from tfpix2pix.layers import conv_initializer, normalization
+from tfpix2pix.models.layers import conv_initializer, normalization
 
 
 def build_patchgan_discriminator(

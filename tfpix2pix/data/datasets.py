@@ -10,7 +10,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from tfpix2pix.download import fetch_dataset, ways_out
+from tfpix2pix.data.download import fetch_dataset, ways_out
 from tfpix2pix.errors import UsageError
 
 ARCHIVE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
@@ -154,7 +154,7 @@ def _info(name: str) -> DatasetInfo:
 
 def bundled_sample_dir() -> str:
     """Absolute path of the facades sample shipped inside the package."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data", SAMPLE_NAME)
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sample_data", SAMPLE_NAME)
 
 
 def dataset_dir(name: str, data_root: str) -> str:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from tfpix2pix import data, datasets, deconvolution, images, inference, metrics, report, sources, workdir as workdir_lib
+from tfpix2pix.data import pipeline
+from tfpix2pix.data import datasets
+from tfpix2pix.models import deconvolution
+from tfpix2pix.data import images
+from tfpix2pix.inference import translation
+from tfpix2pix.evaluate import metrics
+from tfpix2pix.evaluate import report
+from tfpix2pix.data import sources
+from tfpix2pix import workdir as workdir_lib
 
 
 def label_palette(data_config):
@@ -41,16 +49,16 @@ def run_test(
         _skip_bad(data_config), split, image_size=data_config.image_size,
         log=lambda line: (skipped.append(line), log(line)), download=False,
     )
-    mode = inference.mode_note(config.model.norm, stochastic)
+    mode = translation.mode_note(config.model.norm, stochastic)
     if stochastic:
-        inference.seed_dropout(generator, seed)
+        translation.seed_dropout(generator, seed)
     model = deconvolution.with_phase_deconvolutions(generator)  # Same outputs, faster (PERFORMANCE.md).
     suffix = "-stochastic" if stochastic else ""
     out_dir = out_dir or os.path.join(workdir, "results", f"{split}{suffix}")
     workdir_lib.make_writable_folder(out_dir, "--out")
     palette = label_palette(data_config)
     confusion = metrics.ConfusionMatrix(len(palette)) if palette else None
-    dataset = data.evaluation_dataset(
+    dataset = pipeline.evaluation_dataset(
         split_sources, direction=data_config.direction, image_size=data_config.image_size, batch_size=1
     )
     rows, per_image, generated_all, target_all = [], [], [], []
@@ -58,9 +66,9 @@ def run_test(
         name = os.path.splitext(os.path.basename(source[0] if isinstance(source, tuple) else source))[0]
         generated = model(input_image, training=stochastic)
         pictures = {
-            "input": data.to_uint8(input_image[0]).numpy(),
-            "generated": data.to_uint8(generated[0]).numpy(),
-            "target": data.to_uint8(target[0]).numpy(),
+            "input": pipeline.to_uint8(input_image[0]).numpy(),
+            "generated": pipeline.to_uint8(generated[0]).numpy(),
+            "target": pipeline.to_uint8(target[0]).numpy(),
         }
         for kind, picture in pictures.items():
             images.save_png(os.path.join(out_dir, "images", f"{name}_{kind}.png"), picture)

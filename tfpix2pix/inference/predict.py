@@ -9,7 +9,10 @@ from collections import defaultdict
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import data, images, savedmodel, validate
+from tfpix2pix.data import pipeline
+from tfpix2pix.data import images
+from tfpix2pix.export import savedmodel
+from tfpix2pix.data import validate
 from tfpix2pix.errors import UsageError
 
 
@@ -36,7 +39,7 @@ def _load(path: str, *, min_side: int, max_side: int) -> tuple[np.ndarray | None
     reason = validate.check_image(path, paired=False, min_size=min_side, max_side=max_side)
     if reason is not None:
         return None, reason
-    return data.decode(tf.io.read_file(path)).numpy(), None
+    return pipeline.decode(tf.io.read_file(path)).numpy(), None
 
 
 def predict(
@@ -85,13 +88,13 @@ def predict(
     for (height, width), group in by_size.items():
         for start in range(0, len(group), batch_size):
             chunk = group[start : start + batch_size]
-            batch = data.to_float(np.stack([pixels for _, pixels in chunk]))
+            batch = pipeline.to_float(np.stack([pixels for _, pixels in chunk]))
             if resize:
                 batch = tf.image.resize(batch, [runner.image_size, runner.image_size], method="bicubic")
             generated = runner.run(batch, stochastic=stochastic, seed=seed)
             if resize:
                 generated = tf.image.resize(generated, [height, width], method="bicubic")
-            for (path, _), picture in zip(chunk, data.to_uint8(generated).numpy()):
+            for (path, _), picture in zip(chunk, pipeline.to_uint8(generated).numpy()):
                 target = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
                 images.save_png(target, picture)
                 written.append(target)

@@ -18,8 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tfpix2pix import __version__  # noqa: E402
 from tfpix2pix import config as config_lib  # noqa: E402
 from tfpix2pix.errors import UsageError  # noqa: E402
-from tfpix2pix.export_cli import add_export_parser  # noqa: E402
-from tfpix2pix.flags import non_negative_int, positive_int  # noqa: E402
+from tfpix2pix.cli.export import add_export_parser  # noqa: E402
+from tfpix2pix.cli.flags import non_negative_int, positive_int  # noqa: E402
 
 EPILOG = "Run `tfpix2pix COMMAND --help` for the flags of one command."
 
@@ -86,7 +86,8 @@ def add_train_parser(subparsers) -> None:
 
 def resolve_train_config(args) -> tuple[config_lib.Config, str]:
     """Turns train flags into (config, workdir): preset or saved config, then explicit flags."""
-    from tfpix2pix import datasets, workdir as workdir_lib
+    from tfpix2pix.data import datasets
+    from tfpix2pix import workdir as workdir_lib
 
     custom = args.data_dir or args.a_dir or args.b_dir
     if args.dataset and custom:
@@ -150,7 +151,7 @@ def resolve_train_config(args) -> tuple[config_lib.Config, str]:
 
 
 def run_train(args) -> int:
-    from tfpix2pix import loop
+    from tfpix2pix.train import loop
 
     config, workdir = resolve_train_config(args)
     print(f"training in {workdir} (dataset: {config.data.dataset or config.data.data_dir or config.data.a_dir}, "
@@ -190,7 +191,7 @@ def add_test_parser(subparsers) -> None:
 
 
 def run_test(args) -> int:
-    from tfpix2pix import results
+    from tfpix2pix.evaluate import results
 
     summary = results.run_test(
         args.workdir, split=args.split, stochastic=args.stochastic, seed=args.seed, out_dir=args.out,
@@ -235,10 +236,12 @@ def add_predict_parser(subparsers) -> None:
 
 
 def run_predict(args) -> int:
-    from tfpix2pix import predict, runtimes, workdir as workdir_lib
+    from tfpix2pix.inference import predict
+    from tfpix2pix.inference import runners
+    from tfpix2pix import workdir as workdir_lib
 
     workdir_lib.make_writable_folder(args.out, "--out")
-    runner = runtimes.load_runner(args.model)
+    runner = runners.load_runner(args.model)
     print(f"model: {runner.description}; "
           f"{'stochastic (dropout on), seed ' + str(args.seed) if args.stochastic else 'deterministic (dropout off)'}")
     written, problems = predict.predict(
@@ -268,7 +271,9 @@ def add_evaluate_parser(subparsers) -> None:
 
 
 def run_evaluate(args) -> int:
-    from tfpix2pix import datasets, metrics, report
+    from tfpix2pix.data import datasets
+    from tfpix2pix.evaluate import metrics
+    from tfpix2pix.evaluate import report
 
     palette = None
     if args.palette:
@@ -310,7 +315,7 @@ def add_bench_parser(subparsers) -> None:
 def run_bench(args) -> int:
     import json
 
-    from tfpix2pix import bench
+    from tfpix2pix.evaluate import bench
 
     image_size = args.image_size or (32 if args.quick else 256)
     bench.validate_options(image_size, args.batch_size)
@@ -329,7 +334,7 @@ def add_datasets_parser(subparsers) -> None:
 
 
 def run_datasets(args) -> int:
-    from tfpix2pix import datasets
+    from tfpix2pix.data import datasets
 
     print(datasets.status_table(args.data_root))
     return 0

@@ -15,10 +15,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import config as config_lib, data, datasets, deconvolution, optimizers as optimizers_lib
-from tfpix2pix.discriminator import build_patchgan_discriminator
-from tfpix2pix.generator import build_unet_generator
-from tfpix2pix.trainer import Trainer
+from tfpix2pix import config as config_lib
+from tfpix2pix.data import pipeline
+from tfpix2pix.data import datasets
+from tfpix2pix.models import deconvolution
+from tfpix2pix.train import optimizers as optimizers_lib
+from tfpix2pix.models.discriminator import build_patchgan_discriminator
+from tfpix2pix.models.generator import build_unet_generator
+from tfpix2pix.train.trainer import Trainer
 
 
 def median_seconds(function, *, repeats: int, warmup: int = 1) -> float:
@@ -150,7 +154,7 @@ def measure_pipeline(*, image_size: int, load_size: int, repeats: int = 3) -> fl
     files = files * max(1, 96 // len(files))
 
     def one_epoch():
-        dataset = data.training_dataset(
+        dataset = pipeline.training_dataset(
             files, direction="BtoA", image_size=image_size, load_size=load_size, flip=True, seed=0,
             epoch=0, start_step=0, global_batch_size=1,
         )
@@ -162,7 +166,8 @@ def measure_pipeline(*, image_size: int, load_size: int, repeats: int = 3) -> fl
 
 def exported_latencies(generator, *, image_size: int, repeats: int) -> dict:
     """ms per image of the SavedModel `translate` signature and the TFLite fp32, fp16 and int8 files."""
-    from tfpix2pix import savedmodel, tflite
+    from tfpix2pix.export import savedmodel
+    from tfpix2pix.export import tflite
 
     image = np.random.default_rng(0).uniform(-1, 1, [1, image_size, image_size, 3]).astype(np.float32)
     latencies = {}

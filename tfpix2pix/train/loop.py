@@ -16,12 +16,18 @@ import numpy as np
 import tensorflow as tf
 
 from tfpix2pix import config as config_lib
-from tfpix2pix import checkpoints, data, images, optimizers, sources, strategy as strategy_lib, workdir as workdir_lib
-from tfpix2pix.discriminator import build_discriminator
-from tfpix2pix.generator import build_generator
+from tfpix2pix.train import checkpoints
+from tfpix2pix.data import pipeline
+from tfpix2pix.data import images
+from tfpix2pix.train import optimizers
+from tfpix2pix.data import sources
+from tfpix2pix.train import strategy as strategy_lib
+from tfpix2pix import workdir as workdir_lib
+from tfpix2pix.models.discriminator import build_discriminator
+from tfpix2pix.models.generator import build_generator
 from tfpix2pix.progress import Progress
-from tfpix2pix.schedule import ConstantThenLinearDecay
-from tfpix2pix.trainer import Trainer
+from tfpix2pix.train.schedule import ConstantThenLinearDecay
+from tfpix2pix.train.trainer import Trainer
 
 SAMPLE_COUNT = 4
 
@@ -67,7 +73,7 @@ def _sample_batch(config, train_sources, log):
             chosen = sources.split_sources(config.data, "val", image_size=config.data.image_size, log=log)
         except config_lib.UsageError as error:  # The grids are a view on training: never a reason to stop it.
             log(f"note: sample grids use training pairs, as the val split cannot be used: {error}")
-    dataset = data.evaluation_dataset(
+    dataset = pipeline.evaluation_dataset(
         chosen[:SAMPLE_COUNT], direction=config.data.direction, image_size=config.data.image_size,
         batch_size=SAMPLE_COUNT,
     )
@@ -78,7 +84,7 @@ def _write_samples(generator, sample_batch, step: int, folder: str, writer) -> s
     input_image, target = sample_batch
     generated = generator(input_image, training=False)
     rows = [
-        [data.to_uint8(input_image[i]).numpy(), data.to_uint8(generated[i]).numpy(), data.to_uint8(target[i]).numpy()]
+        [pipeline.to_uint8(input_image[i]).numpy(), pipeline.to_uint8(generated[i]).numpy(), pipeline.to_uint8(target[i]).numpy()]
         for i in range(input_image.shape[0])
     ]
     picture = images.grid(rows)
@@ -113,7 +119,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
     strategy_lib.check_batch(train_config.batch_size, strategy)
     strategy_lib.check_jit(train_config.jit, strategy)
     train_sources = sources.split_sources(data_config, "train", image_size=data_config.image_size, log=log)
-    per_epoch = data.steps_per_epoch(len(train_sources), train_config.batch_size)
+    per_epoch = pipeline.steps_per_epoch(len(train_sources), train_config.batch_size)
     if per_epoch < 1:
         raise config_lib.UsageError(
             f"--batch-size {train_config.batch_size} is larger than the {len(train_sources)} training pairs"

@@ -43,7 +43,7 @@ def translate(generator, images, *, multiple: int, training: bool = False):
 
 def seed_dropout(generator, seed: int) -> None:
     """Makes the generator's dropout masks a function of `seed` (stochastic inference, §3.3)."""
-    from tfpix2pix.trainer import dropout_seed_states
+    from tfpix2pix.train.trainer import dropout_seed_states
 
     for index, state in enumerate(dropout_seed_states(generator)):
         state.assign([seed * 1000 + index, 0])

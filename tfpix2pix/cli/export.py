@@ -6,11 +6,11 @@ import argparse
 import os
 
 from tfpix2pix.errors import UsageError
-from tfpix2pix.flags import positive_int
+from tfpix2pix.cli.flags import positive_int
 
 
 def _variants(text: str) -> tuple[str, ...]:
-    from tfpix2pix.tflite import VARIANTS
+    from tfpix2pix.export.tflite import VARIANTS
 
     if text.strip().lower() == "none":
         return ()
@@ -65,7 +65,8 @@ def add_export_parser(subparsers) -> None:
 
 
 def run_export(args) -> int:
-    from tfpix2pix import export, export_readme
+    from tfpix2pix.export import export
+    from tfpix2pix.export import readme
 
     if not os.path.isdir(args.workdir):
         raise UsageError(f"--workdir {args.workdir} does not exist or is not a folder")
@@ -76,7 +77,7 @@ def run_export(args) -> int:
         max_side=args.max_side, calibration_images=args.calibration_images, num_threads=args.threads,
     )
     summary = export.export(args.workdir, out, options)
-    print(export_readme.format_rows(summary["formats"]))
+    print(readme.format_rows(summary["formats"]))
     print(f"SavedModel: {summary['saved_model']} (signatures serving_default, translate)")
     print(f"serve it:   see {os.path.join(out, 'README.md')}")
     return 0

@@ -4,7 +4,7 @@ Images are uint8 arrays of shape (height, width, 3) on the 0-255 scale.
 
 - `image_metrics`: L1 (mean absolute difference, 0-255), PSNR and SSIM (`tf.image`, max value 255).
   Identical images have PSNR `inf`; `summarize` averages PSNR over the finite values and counts
-  the others, and `tfpix2pix.report.write_metrics_json` writes `inf` as the JSON string "inf".
+  the others, and `tfpix2pix.evaluate.report.write_metrics_json` writes `inf` as the JSON string "inf".
 - `label_metrics` / `ConfusionMatrix`: the paper's photo -> labels scores (Table 6): every pixel of
   the output and of the target is mapped to the nearest palette color, then per-pixel accuracy,
   per-class accuracy and class IoU. Over a set, confusion is summed first and the scores computed
@@ -24,7 +24,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tfpix2pix.errors import UsageError
-from tfpix2pix.fid import frechet_inception_distance
+from tfpix2pix.evaluate.fid import frechet_inception_distance
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SSIM_FILTER_SIZE = 11  # tf.image.ssim's default Gaussian window; images must be at least this big.

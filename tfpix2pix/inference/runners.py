@@ -3,7 +3,7 @@
     runner = load_runner("export/facades/facades_int8.tflite")
     generated = runner.run(images)  # float32 [batch, H, W, 3] in [-1, 1] -> same shape
 
-Every runner reflect-pads sides to `runner.multiple` and crops back (`inference.pad_to_multiple`),
+Every runner reflect-pads sides to `runner.multiple` and crops back (`translation.pad_to_multiple`),
 so the three formats give the same images within the export tolerances (docs/EXPORT.md).
 """
 
@@ -15,9 +15,12 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import deconvolution, inference, savedmodel, workdir as workdir_lib
+from tfpix2pix.models import deconvolution
+from tfpix2pix.inference import translation
+from tfpix2pix.export import savedmodel
+from tfpix2pix import workdir as workdir_lib
 from tfpix2pix.errors import UsageError
-from tfpix2pix.generator import required_multiple
+from tfpix2pix.models.generator import required_multiple
 
 
 def _check_images(images, source: str, multiple: int) -> tf.Tensor:
@@ -46,13 +49,13 @@ class WorkdirRunner:
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
         images = _check_images(images, self.description, self.multiple)
         if stochastic and seed is not None:
-            inference.seed_dropout(self.generator, seed)
+            translation.seed_dropout(self.generator, seed)
         if stochastic and self.config.model.norm == "batch":
             # As the SavedModel: one image at a time, so batch statistics never mix images.
-            parts = [inference.translate(self.model, image[tf.newaxis], multiple=self.multiple, training=True)
+            parts = [translation.translate(self.model, image[tf.newaxis], multiple=self.multiple, training=True)
                      for image in images]
             return tf.concat(parts, axis=0).numpy()
-        return inference.translate(self.model, images, multiple=self.multiple, training=stochastic).numpy()
+        return translation.translate(self.model, images, multiple=self.multiple, training=stochastic).numpy()
 
 
 def find_saved_model(path: str) -> str:
@@ -90,8 +93,8 @@ class SavedModelRunner:
             raise UsageError(f"{self.path} was exported {exported}: {fix}, or use the work dir")
         if stochastic and seed is not None:
             self.model.seed_dropout(tf.constant(seed, tf.int64))
-        padded, box = inference.pad_to_multiple(images, self.multiple)
-        return inference.crop(self.translate(images=padded)[savedmodel.IMAGES_KEY], box).numpy()
+        padded, box = translation.pad_to_multiple(images, self.multiple)
+        return translation.crop(self.translate(images=padded)[savedmodel.IMAGES_KEY], box).numpy()
 
 
 class TFLiteRunner:
@@ -132,10 +135,10 @@ class TFLiteRunner:
         if stochastic:
             raise UsageError(f"{self.path}: .tflite files are deterministic (dropout off); for the paper's "
                              "test-time dropout use the work dir or a SavedModel exported with --stochastic")
-        padded, box = inference.pad_to_multiple(images, self.multiple)
+        padded, box = translation.pad_to_multiple(images, self.multiple)
         self._reshape(tuple(int(side) for side in padded.shape[1:3]))
         outputs = [self._invoke(image[np.newaxis]) for image in padded.numpy()]
-        return inference.crop(tf.constant(np.concatenate(outputs)), box).numpy()
+        return translation.crop(tf.constant(np.concatenate(outputs)), box).numpy()
 
     def _reshape(self, shape: tuple[int, int]) -> None:
         if shape == self.current_shape:

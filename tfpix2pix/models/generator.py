@@ -3,7 +3,7 @@
 import keras
 
 from tfpix2pix.config import num_downsamplings
-from tfpix2pix.layers import ReflectionPadding2D, conv_initializer, normalization
+from tfpix2pix.models.layers import ReflectionPadding2D, conv_initializer, normalization
 
 INNERMOST_DROPOUT_BLOCKS = 3  # CD512 - CD1024 - CD1024: dropout in the three innermost decoder blocks.
 

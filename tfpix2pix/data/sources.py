@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from tfpix2pix import datasets, validate
+from tfpix2pix.data import datasets
+from tfpix2pix.data import validate
 from tfpix2pix.errors import UsageError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfpix2pix import losses
+from tfpix2pix.models import losses
 
 LOSS_NAMES = ("d_total", "d_real", "d_generated", "g_total", "g_gan", "g_l1")
 

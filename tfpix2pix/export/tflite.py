@@ -28,8 +28,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import deconvolution
-from tfpix2pix.layers import InstanceNormalization
+from tfpix2pix.models import deconvolution
+from tfpix2pix.models.layers import InstanceNormalization
 
 VARIANTS = ("fp32", "fp16", "int8", "dynamic")
 SIGNATURE = "serving_default"
@@ -134,7 +134,7 @@ def _interpreter(model, *, num_threads: int | None = None):
 
 def run(model, images: np.ndarray, *, num_threads: int | None = None) -> np.ndarray:
     """Runs a converted model (bytes or path) on float images [N, S, S, 3], one at a time (default: all cores)."""
-    from tfpix2pix.runtimes import dequantize, quantize
+    from tfpix2pix.inference.runners import dequantize, quantize
 
     interpreter = _interpreter(model, num_threads=num_threads)
     runner = interpreter.get_signature_runner(SIGNATURE)
@@ -149,7 +149,7 @@ def run(model, images: np.ndarray, *, num_threads: int | None = None) -> np.ndar
 
 def latency(model, image: np.ndarray, *, runs: int = 5, num_threads: int | None = None) -> float:
     """Median seconds per [1, S, S, 3] image, after one warm-up run (default: all cores)."""
-    from tfpix2pix.runtimes import quantize
+    from tfpix2pix.inference.runners import quantize
 
     interpreter = _interpreter(model, num_threads=num_threads)
     runner = interpreter.get_signature_runner(SIGNATURE)

@@ -24,8 +24,10 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import data, deconvolution, inference
-from tfpix2pix.trainer import dropout_seed_states
+from tfpix2pix.data import pipeline
+from tfpix2pix.models import deconvolution
+from tfpix2pix.inference import translation
+from tfpix2pix.train.trainer import dropout_seed_states
 
 SERVE = "serving_default"
 TRANSLATE = "translate"
@@ -40,7 +42,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def minimum_side(multiple: int) -> int:
     """Smallest side that reflect padding can grow to a multiple of `multiple`.
 
-    `inference.pad_to_multiple` splits the padding between both ends and a mirror cannot be wider
+    `translation.pad_to_multiple` splits the padding between both ends and a mirror cannot be wider
     than the side minus one: the larger end, ceil((multiple - side) / 2), must stay below `side`.
     """
     return (multiple + 4) // 3
@@ -90,7 +92,7 @@ class ServingModule(tf.Module):
 
     def _generate_one(self, image):
         """float [1, H, W, 3] of any accepted size -> generated [1, H, W, 3]."""
-        return inference.translate(self.generator, image, multiple=self._multiple, training=self._stochastic)
+        return translation.translate(self.generator, image, multiple=self._multiple, training=self._stochastic)
 
     def _serve(self, image_bytes):
         count = tf.size(image_bytes)
@@ -101,8 +103,8 @@ class ServingModule(tf.Module):
         def translate_one(element):
             index, contents = element
             image = self._decode_checked(contents, index)
-            generated = self._generate_one(data.to_float(image)[tf.newaxis])
-            return tf.io.encode_png(data.to_uint8(generated[0]))
+            generated = self._generate_one(pipeline.to_float(image)[tf.newaxis])
+            return tf.io.encode_png(pipeline.to_uint8(generated[0]))
 
         # One image at a time: outputs cannot depend on batch mates, and memory stays bounded by
         # the largest image instead of the whole request.
