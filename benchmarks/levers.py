@@ -1,4 +1,4 @@
-"""The training-speed levers of issue 7 that are not flags of `tfpix2pix bench`, each against the default.
+"""The training-speed levers that are not flags of `tfpix2pix bench`, each against the default.
 
 Every lever is timed against the default train step in the same run, alternating (A B A B ...),
 and reported as the ratio of medians (> 1 means the lever is faster):
@@ -50,7 +50,8 @@ def merge_d(args) -> dict:
 
     runs = {
         name: bench.steps_function(
-            bench.build_trainer(image_size=args.size, norm="instance", merge_discriminator_passes=merge),
+            bench.build_trainer(bench.bench_config(image_size=args.size, norm="instance"),
+                                merge_discriminator_passes=merge),
             image_size=args.size, steps=args.steps,
         )
         for name, merge in (("two passes (default)", False), ("one pass, batch of 2", True))
@@ -67,8 +68,8 @@ def child_step_seconds(args) -> None:
     intra, inter = (int(n) for n in args.child_threads.split(","))
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
-    run = bench.steps_function(bench.build_trainer(image_size=args.size, norm="instance"), image_size=args.size,
-                               steps=args.steps)
+    trainer = bench.build_trainer(bench.bench_config(image_size=args.size, norm="instance"))
+    run = bench.steps_function(trainer, image_size=args.size, steps=args.steps)
     run()
     start = time.perf_counter()
     run()

@@ -1,4 +1,4 @@
-"""Where the train step's time goes: a TensorFlow profiler trace, summed by op type (issue 7).
+"""Where the train step's time goes: a TensorFlow profiler trace, summed by op type.
 
 Traces `--steps` train steps (256x256, batch 1, instance norm, float32, the trainer `train`
 uses) after warm-up with `tf.profiler.experimental`, reads the trace's XSpace (the
@@ -58,8 +58,8 @@ def main() -> None:
 
     from tfpix2pix.evaluate import bench
 
-    run = bench.steps_function(bench.build_trainer(image_size=args.size, norm="instance"), image_size=args.size,
-                               steps=1)
+    trainer = bench.build_trainer(bench.bench_config(image_size=args.size, norm="instance"))
+    run = bench.steps_function(trainer, image_size=args.size, steps=1)
     for _ in range(2):
         run()
     logdir = args.logdir or tempfile.mkdtemp(prefix="tfpix2pix-profile-")

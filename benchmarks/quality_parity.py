@@ -1,7 +1,7 @@
-"""Quality parity with the PyTorch reference (issue: inference and evaluation, item 6).
+"""Quality parity with the PyTorch reference.
 
 Trains nothing itself: it evaluates finished runs of both implementations on the same split with
-the project's own metrics code (`tfpix2pix.evaluate.metrics.evaluate_folders`) and writes a markdown table
+the project's own metrics code (`tfpix2pix.evaluate.folders.evaluate_folders`) and writes a markdown table
 and a picture grid (input | reference | tfpix2pix | target). The training and inference commands
 are in docs/RESULTS.md.
 
@@ -30,7 +30,7 @@ import tempfile
 import numpy as np
 
 from tfpix2pix.data import images
-from tfpix2pix.evaluate import metrics
+from tfpix2pix.evaluate.folders import evaluate_folders, read_rgb
 
 METRICS = (("l1", "L1 (0-255) ↓", "{:.2f}"), ("psnr", "PSNR dB ↑", "{:.2f}"), ("ssim", "SSIM ↑", "{:.4f}"))
 
@@ -62,9 +62,9 @@ def evaluate(ours: dict[int, str], reference: dict[int, str], work: str) -> tupl
     for seed, folder in sorted(ours.items()):
         generated, seed_targets, seed_inputs = split_results(folder, os.path.join(work, f"ours-{seed}"))
         targets, inputs = targets or seed_targets, inputs or seed_inputs
-        rows[("tfpix2pix", seed)] = metrics.evaluate_folders(generated, targets)["mean"]
+        rows[("tfpix2pix", seed)] = evaluate_folders(generated, targets).mean
     for seed, folder in sorted(reference.items()):
-        rows[("PyTorch reference", seed)] = metrics.evaluate_folders(folder, targets)["mean"]
+        rows[("PyTorch reference", seed)] = evaluate_folders(folder, targets).mean
     return rows, targets, inputs
 
 
@@ -99,7 +99,7 @@ def table(rows: dict) -> str:
 def picture_grid(names: list[str], inputs: str, reference: str, ours: str, targets: str) -> np.ndarray:
     rows = []
     for name in names:
-        rows.append([metrics.read_rgb(os.path.join(folder, f"{name}.png"))
+        rows.append([read_rgb(os.path.join(folder, f"{name}.png"))
                      for folder in (inputs, reference, ours, targets)])
     return images.grid(rows)
 

@@ -1,16 +1,14 @@
-"""Shared fixtures: quiet TensorFlow, the bundled sample, ../shared when present."""
+"""Fixtures shared across the test tree: quiet TensorFlow, the bundled sample, ../shared when present."""
+
+from __future__ import annotations
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-SAMPLE = REPO / "tfpix2pix" / "sample_data" / "facades-sample"
-
+from tests.paths import SAMPLE, SHARED  # noqa: E402
 
 @pytest.fixture
 def sample_train_files():

@@ -48,5 +48,8 @@ def test_json_round_trip(tmp_path):
     assert config_lib.load(str(tmp_path / "config.json")) == config
 
 
-def test_num_downsamplings():
-    assert [config_lib.num_downsamplings(size) for size in (32, 64, 128, 256)] == [5, 6, 7, 8]
+def test_model_arguments_unpack_the_config_for_the_builders():
+    config = config_lib.override(config_lib.preset("tiny"), ["model.generator=resnet9", "model.norm=batch"])
+    assert config_lib.generator_arguments(config) == {
+        "kind": "resnet9", "image_size": 32, "base_filters": 8, "norm": "batch", "dropout": 0.5, "resnet_blocks": 9}
+    assert config_lib.discriminator_arguments(config) == {"base_filters": 8, "num_layers": 3, "norm": "batch"}

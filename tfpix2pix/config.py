@@ -1,7 +1,7 @@
 """Configuration: frozen dataclasses per component, named presets, dotted overrides.
 
 A run's resolved `Config` is written to `<workdir>/config.json`, so `test`, `predict` and
-`export` rebuild the same models from the work dir alone (STYLE.md point 8).
+`export` rebuild the same models from the work dir alone.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def _paper(direction: str, epochs: int, decay_epochs: int, batch_size: int = 1) 
     )
 
 
-# The paper's settings per dataset (PIX2PIX.md, §6.2 / §3.3): 256x256, 70x70 PatchGAN, batch 1
+# The paper's settings per dataset (§6.2, §3.3): 256x256, 70x70 PatchGAN, batch 1
 # with 100 constant + 100 decaying epochs for the small sets, batch 4 for the large ones.
 PRESETS: dict[str, Config] = {
     "facades": _paper("BtoA", 200, 100),
@@ -236,9 +236,17 @@ def validate(config: Config) -> Config:
     return config
 
 
-def num_downsamplings(image_size: int) -> int:
-    """U-Net depth: 256 -> 8, 128 -> 7 (§3.2.1: the encoder goes down to 1x1)."""
-    return image_size.bit_length() - 1
+def generator_arguments(config: Config) -> dict:
+    """Keyword arguments of `models.generator.build_generator` for this run: the config unpacked once."""
+    model = config.model
+    return {"kind": model.generator, "image_size": config.data.image_size, "base_filters": model.base_filters,
+            "norm": model.norm, "dropout": model.dropout, "resnet_blocks": model.resnet_blocks}
+
+
+def discriminator_arguments(config: Config) -> dict:
+    """Keyword arguments of `models.discriminator.build_patchgan_discriminator` for this run."""
+    model = config.model
+    return {"base_filters": model.discriminator_filters, "num_layers": model.discriminator_layers, "norm": model.norm}
 
 
 def save(config: Config, path: str) -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 
-import keras
 import tensorflow as tf
 
 from tfpix2pix import config as config_lib
 from tfpix2pix.errors import UsageError
-from tfpix2pix.models.generator import build_generator
 
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
@@ -34,6 +32,19 @@ def config_path(workdir: str) -> str:
 
 def checkpoint_dir(workdir: str) -> str:
     return os.path.join(workdir, CHECKPOINTS)
+
+
+def logs_dir(workdir: str) -> str:
+    """The TensorBoard folder (`tensorboard --logdir` it)."""
+    return os.path.join(workdir, LOGS)
+
+
+def train_logs_dir(workdir: str) -> str:
+    return os.path.join(workdir, LOGS, "train")
+
+
+def samples_dir(workdir: str) -> str:
+    return os.path.join(workdir, SAMPLES)
 
 
 def has_config(workdir: str) -> bool:
@@ -80,16 +91,3 @@ def restore_latest(checkpoint: tf.train.Checkpoint, directory: str, *, partial: 
                          "nothing was changed: restore the folder from a backup or train in a new --workdir")
     return None
 
-
-def load_generator(workdir: str, *, log=print) -> tuple[keras.Model, config_lib.Config, int]:
-    """Rebuilds the generator from `<workdir>/config.json` and restores its newest loadable weights.
-
-    Returns:
-        (generator, config, step).
-    """
-    config = load_config(workdir)
-    generator = build_generator(config.model, image_size=config.data.image_size)
-    path = restore_latest(tf.train.Checkpoint(generator=generator), checkpoint_dir(workdir), partial=True, log=log)
-    if path is None:
-        raise UsageError(f"work dir {workdir} has no checkpoint yet: train first (tfpix2pix train --workdir {workdir})")
-    return generator, config, checkpoint_step(path)

@@ -1,12 +1,12 @@
-"""`tfpix2pix export`: flags and output of the export command (wired into cli.py)."""
+"""`tfpix2pix export`: a work dir's generator -> SavedModel (TF Serving), Keras file, TFLite, measured."""
 
 from __future__ import annotations
 
 import argparse
 import os
 
-from tfpix2pix.errors import UsageError
 from tfpix2pix.cli.flags import positive_int
+from tfpix2pix.errors import UsageError
 
 
 def _variants(text: str) -> tuple[str, ...]:
@@ -23,7 +23,7 @@ def _variants(text: str) -> tuple[str, ...]:
     return chosen
 
 
-def add_export_parser(subparsers) -> None:
+def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "export", help="export a trained generator: SavedModel (TF Serving), Keras file, TFLite",
         description="Export the latest generator of --workdir to --out:\n"
@@ -76,8 +76,8 @@ def run_export(args) -> int:
         int8_float_norm=args.int8_float_norm,
         max_side=args.max_side, calibration_images=args.calibration_images, num_threads=args.threads,
     )
-    summary = export.export(args.workdir, out, options)
-    print(readme.format_rows(summary["formats"]))
-    print(f"SavedModel: {summary['saved_model']} (signatures serving_default, translate)")
+    result = export.export(args.workdir, out, options)
+    print(readme.format_rows(result.formats))
+    print(f"SavedModel: {result.saved_model} (signatures serving_default, translate)")
     print(f"serve it:   see {os.path.join(out, 'README.md')}")
     return 0

@@ -1,6 +1,6 @@
 """The registry of known datasets: the official pix2pix sets and the bundled facades sample.
 
-Each file of a set holds one pair side by side: left half A, right half B (PIX2PIX.md, §6.2).
+Each file of a set holds one pair side by side: left half A, right half B (§6.2).
 Official sets live in `<data_root>/<name>/` and are downloaded there when missing.
 """
 
@@ -108,7 +108,7 @@ def _official(name: str, direction: str, splits: tuple[str, ...], description: s
     )
 
 
-# Directions and splits as in PIX2PIX.md; the presets of the same names hold the paper's settings.
+# Directions and splits as the authors publish the sets; the presets of the same names hold the paper's settings.
 REGISTRY: dict[str, DatasetInfo] = {
     info.name: info
     for info in (

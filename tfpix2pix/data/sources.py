@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 
-from tfpix2pix.data import datasets
-from tfpix2pix.data import validate
+from tfpix2pix.data import datasets, validate
 from tfpix2pix.errors import UsageError
 
 
-def minimum_side(image_size: int) -> int:
+def minimum_training_side(image_size: int) -> int:
     """Smallest accepted side of a (half) image: a quarter of the training size, at least 8 px.
 
     Smaller images would be blown up more than 4x by the resize to load_size: garbage to learn from.
@@ -35,7 +34,7 @@ def split_sources(data_config, split: str, *, image_size: int, log=print, downlo
     A|B pairs). Bad files stop the run with their full list unless data.skip_bad is set, in which
     case they are logged and left out.
     """
-    min_size = minimum_side(image_size)
+    min_size = minimum_training_side(image_size)
     if data_config.a_dir or data_config.b_dir:
         if not (data_config.a_dir and data_config.b_dir):
             raise UsageError("--a-dir and --b-dir go together: give both folders")

@@ -5,6 +5,7 @@ Every figure is a median over repeats after warm-up, measured on this machine in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import statistics
@@ -16,12 +17,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfpix2pix import config as config_lib
-from tfpix2pix.data import pipeline
-from tfpix2pix.data import datasets
+from tfpix2pix.data import datasets, pipeline
+from tfpix2pix.export import savedmodel, tflite
+from tfpix2pix.inference import formats
 from tfpix2pix.models import deconvolution
-from tfpix2pix.train import optimizers as optimizers_lib
-from tfpix2pix.models.discriminator import build_patchgan_discriminator
-from tfpix2pix.models.generator import build_unet_generator
+from tfpix2pix.train import build
 from tfpix2pix.train.trainer import Trainer
 
 
@@ -81,25 +81,24 @@ def train_step_gflop(generator, discriminator, *, image_size: int, batch_size: i
     return 3 * generator_forward + 9 * discriminator_forward
 
 
-def build_trainer(
+def bench_config(
     *, image_size: int, norm: str, precision: str = "float32", jit: bool = False, base_filters: int = 64,
-    batch_size: int = 1, merge_discriminator_passes: bool = False,
-) -> Trainer:
-    """The paper's models (U-Net + 70x70 PatchGAN) and optimizers as `train` makes them, seeded.
-
-    Call under the Keras precision policy the models should use.
-    """
-    keras.utils.set_random_seed(0)
-    generator = build_unet_generator(image_size=image_size, base_filters=base_filters, norm=norm)
-    discriminator = build_patchgan_discriminator(base_filters=base_filters, norm=norm)
-    optimizers = [optimizers_lib.adam(2e-4, beta_1=0.5, precision=precision) for _ in range(2)]  # as `train`
-    trainer = Trainer(
-        generator=generator, discriminator=discriminator, generator_optimizer=optimizers[0],
-        discriminator_optimizer=optimizers[1], strategy=tf.distribute.get_strategy(),
-        global_batch_size=batch_size, jit_compile=jit, merge_discriminator_passes=merge_discriminator_passes,
+    batch_size: int = 1,
+) -> config_lib.Config:
+    """The facades preset (the paper's U-Net, 70x70 PatchGAN and Adam) at this size, norm and precision, seed 0."""
+    base = config_lib.preset("facades")
+    return dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, image_size=image_size, load_size=round(image_size * 286 / 256)),
+        model=dataclasses.replace(base.model, norm=norm, base_filters=base_filters, discriminator_filters=base_filters),
+        train=dataclasses.replace(base.train, precision=precision, jit=jit, batch_size=batch_size, seed=0),
     )
-    trainer.build_optimizers()
-    return trainer
+
+
+def build_trainer(config: config_lib.Config, *, merge_discriminator_passes: bool = False) -> Trainer:
+    """The trainer `train` builds for `config`, on one device. Call under `build.precision_policy`."""
+    return build.build_training(config, strategy=tf.distribute.get_strategy(), steps_per_epoch=1,
+                                merge_discriminator_passes=merge_discriminator_passes).trainer
 
 
 def steps_function(trainer: Trainer, *, image_size: int, batch_size: int = 1, steps: int):
@@ -124,16 +123,14 @@ def measure_training(
     steps: int = 10, repeats: int = 3, base_filters: int = 64,
 ) -> dict:
     """Training images/s of the paper's models (U-Net + 70x70 PatchGAN) on random data."""
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        trainer = build_trainer(image_size=image_size, norm=norm, precision=precision, jit=jit,
-                                base_filters=base_filters, batch_size=batch_size)
+    config = bench_config(image_size=image_size, norm=norm, precision=precision, jit=jit, base_filters=base_filters,
+                          batch_size=batch_size)
+    with build.precision_policy(precision):
+        trainer = build_trainer(config)
         run_steps = steps_function(trainer, image_size=image_size, batch_size=batch_size, steps=steps)
         seconds = median_seconds(run_steps, repeats=repeats) / steps
         gflop = train_step_gflop(trainer.generator, trainer.discriminator, image_size=image_size,
                                  batch_size=batch_size)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
     return {"img_per_s": batch_size / seconds, "step_ms": seconds * 1000, "step_gflop": gflop,
             "achieved_gflops": gflop / seconds, "generator": trainer.generator}
 
@@ -166,15 +163,12 @@ def measure_pipeline(*, image_size: int, load_size: int, repeats: int = 3) -> fl
 
 def exported_latencies(generator, *, image_size: int, repeats: int) -> dict:
     """ms per image of the SavedModel `translate` signature and the TFLite fp32, fp16 and int8 files."""
-    from tfpix2pix.export import savedmodel
-    from tfpix2pix.export import tflite
-
     image = np.random.default_rng(0).uniform(-1, 1, [1, image_size, image_size, 3]).astype(np.float32)
     latencies = {}
     with tempfile.TemporaryDirectory() as folder:
         version_dir = os.path.join(folder, "saved_model", "1")
         savedmodel.save(generator, version_dir, multiple=image_size, warmup_image_size=image_size)
-        translate = tf.saved_model.load(version_dir).signatures[savedmodel.TRANSLATE]
+        translate = tf.saved_model.load(version_dir).signatures[formats.TRANSLATE]
         constant = tf.constant(image)
         latencies["saved_model"] = median_seconds(lambda: translate(images=constant), repeats=repeats, warmup=2) * 1000
     representative = [image] + [np.random.default_rng(seed).uniform(-1, 1, image.shape).astype(np.float32)
@@ -193,7 +187,7 @@ def run(
     steps, repeats = (2, 1) if quick else (10, 3)
     base_filters = 8 if quick else 64
     load_size = round(image_size * 286 / 256)
-    log(f"measuring float32 matmul peak ...")
+    log("measuring float32 matmul peak ...")
     peak = matmul_peak_gflops(size=512 if quick else 4096, repeats=repeats + 2)
     results: dict = {"image_size": image_size, "batch_size": batch_size, "precision": precision, "jit": jit,
                      "quick": quick, "matmul_peak_gflops": peak, "train": {}}

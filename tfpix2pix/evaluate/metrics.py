@@ -9,24 +9,17 @@ Images are uint8 arrays of shape (height, width, 3) on the 0-255 scale.
   the output and of the target is mapped to the nearest palette color, then per-pixel accuracy,
   per-class accuracy and class IoU. Over a set, confusion is summed first and the scores computed
   once, as in the paper; class averages cover the classes present in the targets.
-- `frechet_inception_distance`: optional FID from a local InceptionV3 weights file (see fid.py).
-- `evaluate_folders`: all of the above between two folders of images matched by file stem.
+- FID (`fid.py`) and whole folders compared (`folders.py`) build on these.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
-from tfpix2pix.errors import UsageError
-from tfpix2pix.evaluate.fid import frechet_inception_distance
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SSIM_FILTER_SIZE = 11  # tf.image.ssim's default Gaussian window; images must be at least this big.
 
 Palette = Sequence[Sequence[int]]
@@ -183,114 +176,6 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """Reads an image file as a uint8 RGB array (height, width, 3); alpha is dropped.
-
-    Raises:
-        UsageError: naming the file when it cannot be read as an image.
-    """
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise UsageError(f"cannot read image {path}: {error}") from error
-
-
-def _images_by_stem(directory: str, problems: list[str], ignored: list[str]) -> dict[str, str]:
-    if not os.path.isdir(directory):
-        raise UsageError(f"not a directory: {directory}")
-    by_stem: dict[str, list[str]] = {}
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        stem, suffix = os.path.splitext(name)
-        if name.startswith(".") or not os.path.isfile(path):
-            continue
-        if suffix.lower() not in IMAGE_SUFFIXES:
-            ignored.append(path)
-            continue
-        by_stem.setdefault(stem, []).append(name)
-    for stem, names in by_stem.items():
-        if len(names) > 1:
-            problems.append(f"ambiguous name {stem!r} in {directory}: {', '.join(names)} (skipped)")
-    return {stem: os.path.join(directory, names[0]) for stem, names in by_stem.items() if len(names) == 1}
-
-
-def evaluate_folders(
-    generated_dir: str,
-    target_dir: str,
-    *,
-    palette: Palette | None = None,
-    fid_weights: str | None = None,
-) -> dict:
-    """Metrics between two folders of images matched by file stem (`x.png` vs `x.jpg`).
-
-    Nothing is resized: images of a matched pair must have the same size.
-
-    Args:
-        generated_dir: folder of generated images.
-        target_dir: folder of target images.
-        palette: RGB triples of the label classes; when given, label metrics are added.
-        fid_weights: local InceptionV3 no-top weights file; when None, FID is reported as skipped.
-
-    Returns:
-        `{"per_image": [...], "mean": {...}, "fid": float | None, "fid_note": str | None,
-        "problems": [...], "ignored": [...]}`. Each per-image entry has `name`, `generated`,
-        `target` and the metrics. `mean` holds `summarize(per_image)`, except that the label
-        metrics in it come from the confusion matrix summed over the set (the paper's numbers).
-        `problems` lists unmatched, ambiguous and unreadable files, which were skipped; `ignored`
-        lists files without an image suffix.
-
-    Raises:
-        UsageError: if a folder is missing, no pair could be evaluated (the message lists the
-            problems), or a matched pair differs in size.
-    """
-    problems: list[str] = []
-    ignored: list[str] = []
-    generated_paths = _images_by_stem(generated_dir, problems, ignored)
-    target_paths = _images_by_stem(target_dir, problems, ignored)
-    for stem in sorted(generated_paths.keys() - target_paths.keys()):
-        problems.append(f"no target for {generated_paths[stem]} (no {stem}.* in {target_dir})")
-    for stem in sorted(target_paths.keys() - generated_paths.keys()):
-        problems.append(f"no generated image for {target_paths[stem]} (no {stem}.* in {generated_dir})")
-
-    dataset_confusion = ConfusionMatrix(len(palette)) if palette is not None else None
-    per_image: list[dict] = []
-    kept_generated: list[np.ndarray] = []
-    kept_targets: list[np.ndarray] = []
-    for stem in sorted(generated_paths.keys() & target_paths.keys()):
-        generated_path, target_path = generated_paths[stem], target_paths[stem]
-        try:
-            generated, target = read_rgb(generated_path), read_rgb(target_path)
-        except UsageError as error:
-            problems.append(f"{error} (skipped)")
-            continue
-        if generated.shape != target.shape:
-            raise UsageError(
-                f"size mismatch: {generated_path} is {generated.shape[1]}x{generated.shape[0]}, "
-                f"{target_path} is {target.shape[1]}x{target.shape[0]} (nothing is resized)"
-            )
-        try:
-            entry = {"name": stem, "generated": os.path.basename(generated_path),
-                     "target": os.path.basename(target_path), **image_metrics(generated, target)}
-        except ValueError as error:
-            raise UsageError(f"{generated_path} vs {target_path}: {error}") from error
-        if palette is not None:
-            target_labels = nearest_palette_labels(target, palette)
-            generated_labels = nearest_palette_labels(generated, palette)
-            image_confusion = ConfusionMatrix(len(palette))
-            image_confusion.update(target_labels, generated_labels)
-            dataset_confusion.update(target_labels, generated_labels)
-            entry.update(image_confusion.result())
-        per_image.append(entry)
-        if fid_weights is not None:
-            kept_generated.append(generated)
-            kept_targets.append(target)
-
-    if not per_image:
-        listed = "; ".join(problems) or "both folders hold no images"
-        raise UsageError(f"no image pairs to evaluate in {generated_dir} and {target_dir}: {listed}")
-    mean = summarize(per_image)
-    if dataset_confusion is not None:
-        mean.update(dataset_confusion.result())
-    fid = frechet_inception_distance(kept_generated, kept_targets, fid_weights)
-    return {"per_image": per_image, "mean": mean, **fid, "problems": problems, "ignored": ignored}
+def format_mean(mean: dict) -> str:
+    """The means as one line: `l1 12.3, psnr 20.1, ssim 0.5, ...` (4 significant digits)."""
+    return ", ".join(f"{key} {value:.4g}" for key, value in mean.items() if key != "count" and isinstance(value, float))

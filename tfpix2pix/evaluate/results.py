@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from dataclasses import dataclass
 
-from tfpix2pix.data import pipeline
-from tfpix2pix.data import datasets
-from tfpix2pix.models import deconvolution
-from tfpix2pix.data import images
-from tfpix2pix.inference import translation
-from tfpix2pix.evaluate import metrics
-from tfpix2pix.evaluate import report
-from tfpix2pix.data import sources
 from tfpix2pix import workdir as workdir_lib
+from tfpix2pix.data import datasets, images, pipeline, sources
+from tfpix2pix.evaluate import fid, metrics, report
+from tfpix2pix.inference import restore, translation
+from tfpix2pix.models import deconvolution
 
 
 def label_palette(data_config):
@@ -25,6 +22,29 @@ def label_palette(data_config):
     return info.palette if info.palette_side == output_side else None
 
 
+@dataclass(frozen=True)
+class TestResult:
+    """What `run_test` wrote and measured.
+
+    Attributes:
+        page: the results page (index.html).
+        metrics_json: metrics.json, mean and per image.
+        mean: metric name -> mean over the split (and `count`).
+        count: images evaluated.
+        skipped: one line per unusable input file, which was left out.
+        step: the checkpoint's training step.
+        mode: the inference semantics in words (deterministic or stochastic).
+    """
+
+    page: str
+    metrics_json: str
+    mean: dict
+    count: int
+    skipped: tuple[str, ...]
+    step: int
+    mode: str
+
+
 def run_test(
     workdir: str,
     *,
@@ -34,15 +54,12 @@ def run_test(
     out_dir: str | None = None,
     fid_weights: str | None = None,
     log=print,
-) -> dict:
+) -> TestResult:
     """Runs the work dir's latest generator over `split` and writes the results.
 
     Files that cannot be used are reported by name and skipped (`skipped` in the result).
-
-    Returns:
-        {"page", "metrics_json", "mean", "count", "skipped", "step", "mode"}.
     """
-    generator, config, step = workdir_lib.load_generator(workdir)
+    generator, config, step = restore.load_generator(workdir)
     data_config = config.data
     skipped: list[str] = []
     split_sources = sources.split_sources(
@@ -92,12 +109,12 @@ def run_test(
         mean.update(confusion.result())  # set-level label scores, as in the paper's Table 6
     extra = {"step": step, "split": split, "mode": mode, "seed": seed if stochastic else None,
              "workdir": os.path.abspath(workdir), "skipped": skipped}
-    extra.update(metrics.frechet_inception_distance(generated_all, target_all, fid_weights))
+    extra.update(fid.frechet_inception_distance(generated_all, target_all, fid_weights))
     json_path = report.write_metrics_json(os.path.join(out_dir, "metrics.json"), per_image, mean, extra)
     title = f"{config.data.dataset or 'custom data'} {split}, step {step}, {mode.split(':')[0]}"
     page = report.write_results_page(out_dir, rows, title=title, summary={**mean, "mode": mode})
-    return {"page": page, "metrics_json": json_path, "mean": mean, "count": len(per_image),
-            "skipped": skipped, "step": step, "mode": mode}
+    return TestResult(page=page, metrics_json=json_path, mean=mean, count=len(per_image), skipped=tuple(skipped),
+                      step=step, mode=mode)
 
 
 def _skip_bad(data_config):

@@ -24,15 +24,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix.data import pipeline
-from tfpix2pix.export import readme
-from tfpix2pix.inference import translation
-from tfpix2pix.inference import runners
-from tfpix2pix.export import savedmodel
-from tfpix2pix.data import sources
-from tfpix2pix.export import tflite
-from tfpix2pix import workdir as workdir_lib
+from tfpix2pix.data import pipeline, sources
 from tfpix2pix.errors import UsageError
+from tfpix2pix.export import readme, savedmodel, tflite
+from tfpix2pix.inference import formats, restore, translation
 from tfpix2pix.models.generator import required_multiple
 
 # Parity targets against the Keras generator (max abs difference on [-1, 1] outputs; PSNR for int8).
@@ -110,7 +105,36 @@ def check_target(out: str, step: int) -> str:
     return version_dir
 
 
-def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, log=print) -> dict:
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export` wrote, as export.json holds it.
+
+    Attributes:
+        name: the TF Serving model name and TFLite file prefix.
+        version: the SavedModel version, the training step.
+        out: the export folder.
+        saved_model: the version folder.
+        image_size, multiple, max_side, stochastic: the model's sizes and mode.
+        evaluation_images: which images the parity figures used.
+        formats: one row per format: file, bytes, ms per image, parity (see `readme.format_rows`).
+    """
+
+    name: str
+    version: int
+    out: str
+    saved_model: str
+    image_size: int
+    multiple: int
+    max_side: int
+    stochastic: bool
+    evaluation_images: str
+    formats: tuple[dict, ...]
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "formats": list(self.formats)}
+
+
+def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, log=print) -> ExportResult:
     """Exports the latest generator of `workdir` to `out` and measures every format.
 
     Raises:
@@ -119,7 +143,7 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
             written in those cases.
 
     Returns:
-        A summary: version, paths, and per format its file, size, latency and parity figures.
+        The version, paths, and per format its file, size, latency and parity figures.
     """
     unknown = [variant for variant in options.tflite_variants if variant not in tflite.VARIANTS]
     if unknown:
@@ -127,9 +151,9 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
     name = options.name or os.path.basename(os.path.normpath(out))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise UsageError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (set it with --name)")
-    generator, config, step = workdir_lib.load_generator(workdir)
+    generator, config, step = restore.load_generator(workdir)
     image_size = config.data.image_size
-    multiple = required_multiple(config.model, image_size)
+    multiple = required_multiple(config.model.generator, image_size)
     version_dir = check_target(out, step)
     calibration = None
     if "int8" in options.tflite_variants:
@@ -165,16 +189,16 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
 
     with open(os.path.join(out, "models.config"), "w") as file:
         file.write(models_config(name))
-    summary = {
-        "name": name, "version": step, "out": out, "saved_model": version_dir, "image_size": image_size,
-        "multiple": multiple, "max_side": options.max_side, "stochastic": options.stochastic,
-        "evaluation_images": f"{len(evaluation)} {evaluation_source} images", "formats": rows,
-    }
+    result = ExportResult(
+        name=name, version=step, out=out, saved_model=version_dir, image_size=image_size, multiple=multiple,
+        max_side=options.max_side, stochastic=options.stochastic,
+        evaluation_images=f"{len(evaluation)} {evaluation_source} images", formats=tuple(rows),
+    )
     with open(os.path.join(out, "export.json"), "w") as file:
-        json.dump(summary, file, indent=2)
+        json.dump(result.to_dict(), file, indent=2)
         file.write("\n")
-    readme.write(os.path.join(out, "README.md"), summary)
-    return summary
+    readme.write(os.path.join(out, "README.md"), result.to_dict())
+    return result
 
 
 def _keras_row(generator, evaluation, runs: int) -> dict:
@@ -269,7 +293,7 @@ def _tflite_rows(generator, out, name, image_size, calibration, evaluation, refe
             _write_atomically(path, model)
             sidecar = {**facts, "variant": variant, "signature": tflite.SIGNATURE, "deterministic": True,
                        **tflite.io_facts(model)}
-            with open(runners.sidecar_path(path), "w") as file:
+            with open(formats.sidecar_path(path), "w") as file:
                 json.dump(sidecar, file, indent=2)
                 file.write("\n")
         rows.append(row)

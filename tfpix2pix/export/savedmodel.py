@@ -25,27 +25,14 @@ import numpy as np
 import tensorflow as tf
 
 from tfpix2pix.data import pipeline
-from tfpix2pix.models import deconvolution
 from tfpix2pix.inference import translation
-from tfpix2pix.train.trainer import dropout_seed_states
+from tfpix2pix.inference.formats import BYTES_KEY, IMAGES_KEY, metadata_path, SERVE, TRANSLATE
+from tfpix2pix.models import deconvolution
+from tfpix2pix.models.generator import dropout_seed_states
 
-SERVE = "serving_default"
-TRANSLATE = "translate"
-BYTES_KEY = "image_bytes"  # TF Serving's REST API base64-encodes outputs whose name ends in _bytes.
-IMAGES_KEY = "images"
 DEFAULT_MAX_SIDE = 4096
-METADATA_FILE = "tfpix2pix.json"  # in assets.extra/, which TF Serving leaves alone.
 WARMUP_FILE = "tf_serving_warmup_requests"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def minimum_side(multiple: int) -> int:
-    """Smallest side that reflect padding can grow to a multiple of `multiple`.
-
-    `translation.pad_to_multiple` splits the padding between both ends and a mirror cannot be wider
-    than the side minus one: the larger end, ceil((multiple - side) / 2), must stay below `side`.
-    """
-    return (multiple + 4) // 3
 
 
 class ServingModule(tf.Module):
@@ -125,7 +112,7 @@ class ServingModule(tf.Module):
         )
         with tf.control_dependencies([is_image]):
             height, width = tf.cond(is_png, lambda: _png_size(contents), lambda: _jpeg_size(contents))
-        smallest = minimum_side(self._multiple)
+        smallest = translation.minimum_side(self._multiple)
         size = tf.strings.format("image {} of the request is {}x{} px", (index, height, width))
         checks = [
             tf.debugging.Assert(
@@ -220,20 +207,20 @@ def save(
     shutil.rmtree(staging, ignore_errors=True)
     try:
         tf.saved_model.save(module, staging, signatures=module.signatures())
-        extra = os.path.join(staging, "assets.extra")
-        os.makedirs(extra, exist_ok=True)
+        facts_path = metadata_path(staging)
+        os.makedirs(os.path.dirname(facts_path), exist_ok=True)
         facts = {
-            "multiple": multiple, "minimum_side": minimum_side(multiple), "max_side": max_side,
+            "multiple": multiple, "minimum_side": translation.minimum_side(multiple), "max_side": max_side,
             "stochastic": stochastic, "norm": norm, "signatures": {
                 SERVE: {"inputs": {BYTES_KEY: "string [batch]"}, "outputs": {BYTES_KEY: "string [batch] (PNG)"}},
                 TRANSLATE: {"inputs": {IMAGES_KEY: "float32 [batch, H, W, 3] in [-1, 1]"},
                             "outputs": {IMAGES_KEY: "float32 [batch, H, W, 3] in [-1, 1]"}},
             }, **(metadata or {}),
         }
-        with open(os.path.join(extra, METADATA_FILE), "w") as file:
+        with open(facts_path, "w") as file:
             json.dump(facts, file, indent=2, sort_keys=True)
             file.write("\n")
-        write_warmup_requests(os.path.join(extra, WARMUP_FILE), model_name=model_name, image_size=warmup_image_size)
+        write_warmup_requests(os.path.join(os.path.dirname(facts_path), WARMUP_FILE), model_name=model_name, image_size=warmup_image_size)
         if os.path.isdir(version_dir):
             os.rmdir(version_dir)  # Empty (checked by the caller): rename cannot replace a folder otherwise.
         os.rename(staging, version_dir)
@@ -288,11 +275,3 @@ def _serving_apis():
         ) from None
     return predict_pb2, prediction_log_pb2
 
-
-def read_metadata(version_dir: str) -> dict:
-    """The facts `save` wrote to `assets.extra/tfpix2pix.json` ({} for other SavedModels)."""
-    path = os.path.join(version_dir, "assets.extra", METADATA_FILE)
-    if not os.path.isfile(path):
-        return {}
-    with open(path) as file:
-        return json.load(file)

@@ -28,12 +28,14 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from tfpix2pix.inference import formats
+from tfpix2pix.inference.runners import dequantize, quantize
 from tfpix2pix.models import deconvolution
 from tfpix2pix.models.layers import InstanceNormalization
 
 VARIANTS = ("fp32", "fp16", "int8", "dynamic")
-SIGNATURE = "serving_default"
-IMAGES_KEY = "images"
+SIGNATURE = formats.SERVE
+IMAGES_KEY = formats.IMAGES_KEY
 MAX_SLOWDOWN = 2.0  # A variant more than this much slower than fp32 per image is refused ...
 MIN_SLOWDOWN_SECONDS = 0.01  # ... unless it costs less than this much more: below, scheduling noise decides the ratio.
 MIN_INT8_PSNR = 30.0
@@ -125,7 +127,7 @@ def _interpreter(model, *, num_threads: int | None = None):
     from ai_edge_litert.interpreter import Interpreter
 
     # LiteRT's Python Interpreter runs on 1 thread when num_threads is None; TensorFlow and
-    # runtimes.TFLiteRunner use every core, so latencies are compared on the same footing.
+    # runners.TFLiteRunner use every core, so latencies are compared on the same footing.
     num_threads = num_threads or os.cpu_count()
     if isinstance(model, (bytes, bytearray)):
         return Interpreter(model_content=bytes(model), num_threads=num_threads)
@@ -134,8 +136,6 @@ def _interpreter(model, *, num_threads: int | None = None):
 
 def run(model, images: np.ndarray, *, num_threads: int | None = None) -> np.ndarray:
     """Runs a converted model (bytes or path) on float images [N, S, S, 3], one at a time (default: all cores)."""
-    from tfpix2pix.inference.runners import dequantize, quantize
-
     interpreter = _interpreter(model, num_threads=num_threads)
     runner = interpreter.get_signature_runner(SIGNATURE)
     input_detail = runner.get_input_details()[IMAGES_KEY]
@@ -149,8 +149,6 @@ def run(model, images: np.ndarray, *, num_threads: int | None = None) -> np.ndar
 
 def latency(model, image: np.ndarray, *, runs: int = 5, num_threads: int | None = None) -> float:
     """Median seconds per [1, S, S, 3] image, after one warm-up run (default: all cores)."""
-    from tfpix2pix.inference.runners import quantize
-
     interpreter = _interpreter(model, num_threads=num_threads)
     runner = interpreter.get_signature_runner(SIGNATURE)
     feed = {IMAGES_KEY: quantize(np.asarray(image, np.float32), runner.get_input_details()[IMAGES_KEY])}

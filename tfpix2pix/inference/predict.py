@@ -9,11 +9,9 @@ from collections import defaultdict
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix.data import pipeline
-from tfpix2pix.data import images
-from tfpix2pix.export import savedmodel
-from tfpix2pix.data import validate
+from tfpix2pix.data import images, pipeline, validate
 from tfpix2pix.errors import UsageError
+from tfpix2pix.inference import translation
 
 
 def expand_inputs(patterns: list[str]) -> tuple[list[str], list[str]]:
@@ -67,7 +65,7 @@ def predict(
     if not paths and not problems:
         raise UsageError("no input images given")
     # Reflect padding grows any side from minimum_side up to the model's multiple (§ any-size inference).
-    min_side = 1 if resize else savedmodel.minimum_side(runner.multiple)
+    min_side = 1 if resize else translation.minimum_side(runner.multiple)
     by_size: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = defaultdict(list)
     names: dict[str, str] = {}
     for path in paths:

@@ -9,17 +9,15 @@ so the three formats give the same images within the export tolerances (docs/EXP
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix.models import deconvolution
-from tfpix2pix.inference import translation
-from tfpix2pix.export import savedmodel
 from tfpix2pix import workdir as workdir_lib
 from tfpix2pix.errors import UsageError
+from tfpix2pix.inference import formats, restore, translation
+from tfpix2pix.models import deconvolution
 from tfpix2pix.models.generator import required_multiple
 
 
@@ -28,7 +26,7 @@ def _check_images(images, source: str, multiple: int) -> tf.Tensor:
     images = tf.convert_to_tensor(images, tf.float32)
     if images.shape.rank != 4 or images.shape[-1] != 3 or images.shape[0] == 0:
         raise UsageError(f"{source}: expected float images [batch, height, width, 3], got shape {list(images.shape)}")
-    smallest = savedmodel.minimum_side(multiple)
+    smallest = translation.minimum_side(multiple)
     if min(images.shape[1], images.shape[2]) < smallest:
         raise UsageError(f"{source}: image sides must be at least {smallest} px to pad to a multiple of {multiple}, "
                          f"got {images.shape[1]}x{images.shape[2]} (use --resize)")
@@ -39,9 +37,9 @@ class WorkdirRunner:
     """The generator rebuilt from a work dir's config.json and latest checkpoint."""
 
     def __init__(self, workdir: str):
-        self.generator, self.config, self.step = workdir_lib.load_generator(workdir)
+        self.generator, self.config, self.step = restore.load_generator(workdir)
         self.image_size = self.config.data.image_size
-        self.multiple = required_multiple(self.config.model, self.image_size)
+        self.multiple = required_multiple(self.config.model.generator, self.image_size)
         self.description = f"work dir {workdir} (step {self.step}, Keras)"
         # Same outputs, faster on CPU (PERFORMANCE.md); shares the dropout layers and their seeds.
         self.model = deconvolution.with_phase_deconvolutions(self.generator)
@@ -75,11 +73,11 @@ class SavedModelRunner:
 
     def __init__(self, path: str):
         self.path = find_saved_model(path)
-        facts = savedmodel.read_metadata(self.path)
+        facts = formats.read_metadata(self.path)
         if "multiple" not in facts:
-            raise UsageError(f"{self.path}: not a tfpix2pix export (no assets.extra/{savedmodel.METADATA_FILE})")
+            raise UsageError(f"{self.path}: not a tfpix2pix export (no assets.extra/{formats.METADATA_FILE})")
         self.model = tf.saved_model.load(self.path)
-        self.translate = self.model.signatures[savedmodel.TRANSLATE]
+        self.translate = self.model.signatures[formats.TRANSLATE]
         self.multiple = int(facts["multiple"])
         self.image_size = int(facts.get("image_size", self.multiple))
         self.stochastic = bool(facts.get("stochastic", False))
@@ -94,7 +92,7 @@ class SavedModelRunner:
         if stochastic and seed is not None:
             self.model.seed_dropout(tf.constant(seed, tf.int64))
         padded, box = translation.pad_to_multiple(images, self.multiple)
-        return translation.crop(self.translate(images=padded)[savedmodel.IMAGES_KEY], box).numpy()
+        return translation.crop(self.translate(images=padded)[formats.IMAGES_KEY], box).numpy()
 
 
 class TFLiteRunner:
@@ -124,7 +122,7 @@ class TFLiteRunner:
         self.input = details[0]
         self.output = self.interpreter.get_output_details()[0]
         self.exported_shape = tuple(int(side) for side in self.input["shape"][1:3])
-        facts = read_sidecar(path)
+        facts = formats.read_sidecar(path)
         self.image_size = int(facts.get("image_size", self.exported_shape[0]))
         self.multiple = int(facts.get("multiple", self.image_size))
         self.current_shape = self.exported_shape
@@ -178,19 +176,6 @@ def dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
         return values
     scale, zero_point = detail["quantization"]
     return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-
-def sidecar_path(tflite_path: str) -> str:
-    return os.path.splitext(tflite_path)[0] + ".json"
-
-
-def read_sidecar(tflite_path: str) -> dict:
-    """The JSON written next to a .tflite file by the export ({} when absent)."""
-    path = sidecar_path(tflite_path)
-    if not os.path.isfile(path):
-        return {}
-    with open(path) as file:
-        return json.load(file)
 
 
 def load_runner(model_path: str):

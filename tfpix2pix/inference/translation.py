@@ -1,13 +1,25 @@
 """Running a generator on images of any size: reflect-pad to the U-Net's multiple, crop back.
 
-PIX2PIX.md: an input side must be a multiple of 2**num_downsamplings. Other sizes are padded by
-mirroring (no hard borders for the convolutions to react to) and the output is cropped to the
-input's size. Works eagerly and inside a `tf.function` / SavedModel signature.
+The U-Net halves its input 2**num_downsamplings times (§3.2.1), so an input side must be a multiple
+of that. Other sizes are padded by mirroring (no hard borders for the convolutions to react to) and
+the output is cropped to the input's size. Works eagerly and inside a `tf.function` / SavedModel
+signature.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
+
+from tfpix2pix.models.generator import dropout_seed_states
+
+
+def minimum_side(multiple: int) -> int:
+    """Smallest side that reflect padding can grow to a multiple of `multiple`.
+
+    `pad_to_multiple` splits the padding between both ends and a mirror cannot be wider than the
+    side minus one: the larger end, ceil((multiple - side) / 2), must stay below `side`.
+    """
+    return (multiple + 4) // 3
 
 
 def pad_to_multiple(images, multiple: int):
@@ -43,8 +55,6 @@ def translate(generator, images, *, multiple: int, training: bool = False):
 
 def seed_dropout(generator, seed: int) -> None:
     """Makes the generator's dropout masks a function of `seed` (stochastic inference, §3.3)."""
-    from tfpix2pix.train.trainer import dropout_seed_states
-
     for index, state in enumerate(dropout_seed_states(generator)):
         state.assign([seed * 1000 + index, 0])
 

@@ -59,10 +59,3 @@ def build_patchgan_discriminator(
     logits = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(logits)
     return keras.Model([input_image, judged], logits, name=f"patchgan_{num_layers}layers")
 
-
-def build_discriminator(model_config, *, synchronized: bool = False) -> keras.Model:
-    """Builds the discriminator a `ModelConfig` describes."""
-    return build_patchgan_discriminator(
-        base_filters=model_config.discriminator_filters, num_layers=model_config.discriminator_layers,
-        norm=model_config.norm, synchronized=synchronized,
-    )

@@ -2,10 +2,27 @@
 
 import keras
 
-from tfpix2pix.config import num_downsamplings
-from tfpix2pix.models.layers import ReflectionPadding2D, conv_initializer, normalization
+from tfpix2pix.models.layers import conv_initializer, normalization, ReflectionPadding2D
 
 INNERMOST_DROPOUT_BLOCKS = 3  # CD512 - CD1024 - CD1024: dropout in the three innermost decoder blocks.
+
+
+def num_downsamplings(image_size: int) -> int:
+    """U-Net depth: 256 -> 8, 128 -> 7 (§3.2.1: the encoder goes down to 1x1)."""
+    return image_size.bit_length() - 1
+
+
+def required_multiple(kind: str, image_size: int) -> int:
+    """Input sides must be multiples of this: 2**num_downsamplings for the U-Net, 4 for the ResNet."""
+    return 4 if kind == "resnet9" else 2 ** num_downsamplings(image_size)
+
+
+def dropout_seed_states(model: keras.Model) -> list:
+    """The seed-state variables of the model's Dropout layers, in layer order.
+
+    The trainer sets them per step, and inference per seed, so dropout masks are reproducible.
+    """
+    return [layer.seed_generator.state for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
 
 
 def downsample(
@@ -160,19 +177,23 @@ def build_resnet_generator(
     return keras.Model(inputs, outputs, name=f"resnet_{num_blocks}blocks")
 
 
-def build_generator(model_config, *, image_size: int, synchronized: bool = False) -> keras.Model:
-    """Builds the generator a `ModelConfig` describes (the caller unpacks the config here, once)."""
-    if model_config.generator == "resnet9":
+def build_generator(
+    *,
+    kind: str = "unet",
+    image_size: int,
+    base_filters: int = 64,
+    norm: str = "instance",
+    dropout: float = 0.5,
+    resnet_blocks: int = 9,
+    synchronized: bool = False,
+) -> keras.Model:
+    """Builds the U-Net (`kind="unet"`) or the ResNet generator (`"resnet9"`); see those builders."""
+    if kind == "resnet9":
         return build_resnet_generator(
-            base_filters=model_config.base_filters, norm=model_config.norm,
-            num_blocks=model_config.resnet_blocks, dropout=model_config.dropout, synchronized=synchronized,
+            base_filters=base_filters, norm=norm, num_blocks=resnet_blocks, dropout=dropout, synchronized=synchronized,
         )  # Dropout in each residual block, as the authors' ResNet generator has it for pix2pix.
+    if kind != "unet":
+        raise ValueError(f"generator kind must be unet or resnet9, got {kind!r}")
     return build_unet_generator(
-        image_size=image_size, base_filters=model_config.base_filters, norm=model_config.norm,
-        dropout=model_config.dropout, synchronized=synchronized,
+        image_size=image_size, base_filters=base_filters, norm=norm, dropout=dropout, synchronized=synchronized,
     )
-
-
-def required_multiple(model_config, image_size: int) -> int:
-    """Input sides must be multiples of this: 2**num_downsamplings for the U-Net, 4 for ResNet."""
-    return 4 if model_config.generator == "resnet9" else 2 ** num_downsamplings(image_size)

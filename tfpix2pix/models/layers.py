@@ -13,8 +13,9 @@ class InstanceNormalization(keras.layers.Layer):
     offset = beta - mean * scale. That is about twice as fast as GroupNormalization's
     reshape-based path on CPU, and it exports to TFLite as plain mean/mul/add ops.
 
-    PIX2PIX.md, "Inference semantics": with batch size 1, the paper's batch norm is exactly
-    this, and unlike batch norm it keeps each image independent of its batch mates.
+    §3.3: the paper trains with batch norm at batch size 1, which is exactly this ("instance
+    normalization"); unlike batch norm at larger batches it keeps each image independent of its
+    batch mates.
     """
 
     def __init__(self, epsilon: float = 1e-5, **kwargs):

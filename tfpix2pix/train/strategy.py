@@ -17,7 +17,6 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix.data import pipeline
 from tfpix2pix.errors import UsageError
 
 # No collective timeout (CommunicationOptions.timeout_seconds): in TensorFlow 2.21 every collective
@@ -226,23 +225,16 @@ def lost_worker_message(error_text: str, step: int, checkpoint: str | None, *, t
 _PEER_REASON = re.compile(r"unhealthy|crashed|heartbeat|preempt|failed to connect|connection|timed out|deadline", re.I)
 
 
-def dataset_function(sources, *, config, epoch: int, start_step: int):
-    """A `distribute_datasets_from_function` input function for one epoch from `start_step`.
+def distribute(strategy: tf.distribute.Strategy, make_dataset, *, global_batch_size: int):
+    """The distributed batches of `make_dataset(num_pipelines=, pipeline_index=)`, one pipeline per worker.
 
-    One input pipeline runs per worker. `pipeline.training_dataset` gives pipeline p its share of
-    every global batch (split by file) with jitter seeded by each example's global position, so
-    a worker's examples depend on (seed, epoch, step, worker) only, never on timing; the share is
-    then cut into per-replica batches for the worker's devices.
+    `make_dataset` gives pipeline p of P its share of every global batch (`pipeline.training_dataset`
+    splits by file, with jitter seeded by each example's global position), so a worker's examples
+    depend on (seed, epoch, step, worker) only, never on timing; the share is then cut into
+    per-replica batches for the worker's devices.
     """
-    def make(input_context: tf.distribute.InputContext):
-        return pipeline.training_dataset(
-            sources, direction=config.data.direction, image_size=config.data.image_size,
-            load_size=config.data.load_size, flip=config.data.flip, seed=config.train.seed,
-            epoch=epoch, start_step=start_step, global_batch_size=config.train.batch_size,
-            num_pipelines=input_context.num_input_pipelines, pipeline_index=input_context.input_pipeline_id,
-        ).rebatch(input_context.get_per_replica_batch_size(config.train.batch_size), drop_remainder=True)
-    return make
-
-
-def distribute(strategy, dataset_fn):
+    def dataset_fn(input_context: tf.distribute.InputContext):
+        dataset = make_dataset(num_pipelines=input_context.num_input_pipelines,
+                               pipeline_index=input_context.input_pipeline_id)
+        return dataset.rebatch(input_context.get_per_replica_batch_size(global_batch_size), drop_remainder=True)
     return strategy.distribute_datasets_from_function(dataset_fn)

@@ -6,13 +6,9 @@ import keras
 import tensorflow as tf
 
 from tfpix2pix.models import losses
+from tfpix2pix.models.generator import dropout_seed_states
 
 LOSS_NAMES = ("d_total", "d_real", "d_generated", "g_total", "g_gan", "g_l1")
-
-
-def dropout_seed_states(model: keras.Model) -> list:
-    """The seed-state variables of the model's Dropout layers, in layer order."""
-    return [layer.seed_generator.state for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
 
 
 def per_example_normalization(model: keras.Model) -> bool:
@@ -67,7 +63,7 @@ class Trainer:
     def _average(self, per_example):
         # Under a strategy each replica sees global_batch / replicas examples and the gradients of
         # the replicas are summed. Dividing the per-example sum by the *global* batch size makes
-        # that sum the gradient of the global mean loss, whatever the replica count (STYLE.md 7).
+        # that sum the gradient of the global mean loss, whatever the replica count.
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
 
     def _apply(self, optimizer, gradients, variables):

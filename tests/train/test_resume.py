@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cli_util import REPO, run_cli
+from tests.cli_run import run_cli
+from tests.paths import REPO
 from tfpix2pix import cli
-from tfpix2pix import workdir as workdir_lib
+from tfpix2pix.inference import restore
 
 # 64x64 with 16 filters: slow enough (a few steps per second) to be killed at a chosen moment.
 SLOW_TINY = ["--preset", "tiny", "--set", "data.image_size=64", "--set", "data.load_size=72",
@@ -108,7 +109,7 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous(tmp_path):
     data_file = workdir / "checkpoints" / "ckpt-6.data-00000-of-00001"
     data_file.write_bytes(data_file.read_bytes()[:1000])  # truncated
     warnings = []
-    assert workdir_lib.load_generator(str(workdir), log=warnings.append)[2] == 3  # inference falls back too
+    assert restore.load_generator(str(workdir), log=warnings.append)[2] == 3  # inference falls back too
     assert len(warnings) == 1 and "ckpt-6 is damaged" in warnings[0]
     resumed = run_cli("train", "--steps", 9, "--workdir", workdir, check=True)
     assert "warning" in resumed.stdout and "ckpt-6" in resumed.stdout

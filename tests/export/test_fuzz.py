@@ -1,4 +1,4 @@
-"""Fuzzed requests to the SavedModel's `serving_default` and fuzzed files to `tfpix2pix predict` (issue 6, item 7).
+"""Fuzzed requests to the SavedModel's `serving_default` and fuzzed files to `tfpix2pix predict` .
 
 Random bytes, empty strings, truncated and byte-flipped PNGs and JPEGs, headers that declare huge or
 degenerate sizes, and batches that mix them with valid images. Serving must answer each request
@@ -6,7 +6,7 @@ with one PNG per input, of the input's size, or refuse it with InvalidArgumentEr
 else; memory stays bounded. Predict must write the valid files, name every bad one and exit 1.
 
 Hypothesis runs derandomized (the same examples on every run) and without its example database,
-so CI sees exactly what a developer sees. The model is the tiny one trained by tests/export_fixtures.py.
+so CI sees exactly what a developer sees. The model is the tiny one trained by tests/export/conftest.py.
 """
 
 import io
@@ -21,13 +21,10 @@ import tensorflow as tf
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from PIL import Image
 
-import export_fixtures
-import fixtures
-from cli_util import run_cli
+from tests import image_files
+from tests.cli_run import run_cli
 from tfpix2pix import cli
-from tfpix2pix.inference import predict
-from tfpix2pix.inference import runners
-from tfpix2pix.export import savedmodel
+from tfpix2pix.inference import formats, predict, runners, translation
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -39,15 +36,10 @@ FUZZ = settings(
 
 
 @pytest.fixture(scope="module")
-def exported():
-    return export_fixtures.trained_export()
-
-
-@pytest.fixture(scope="module")
 def model(exported):
     """(serving_default, multiple, max_side) of the exported SavedModel."""
-    facts = savedmodel.read_metadata(exported[2]["saved_model"])
-    serving = tf.saved_model.load(exported[2]["saved_model"]).signatures["serving_default"]
+    facts = formats.read_metadata(exported.result.saved_model)
+    serving = tf.saved_model.load(exported.result.saved_model).signatures["serving_default"]
     return serving, facts["multiple"], facts["max_side"]
 
 
@@ -62,7 +54,7 @@ def encode(pixels: np.ndarray, format: str, **options) -> bytes:
 
 def jpeg_declaring(width: int, height: int) -> bytes:
     """A small baseline JPEG whose frame header claims `width` x `height` (the data stays 40x36)."""
-    contents = bytearray(encode(fixtures.pixels(40, 36), "JPEG", quality=90))
+    contents = bytearray(encode(image_files.pixels(40, 36), "JPEG", quality=90))
     start = contents.index(b"\xff\xc0")  # Baseline frame header: length, precision, height, width.
     contents[start + 5 : start + 9] = struct.pack(">HH", height, width)
     return bytes(contents)
@@ -70,17 +62,17 @@ def jpeg_declaring(width: int, height: int) -> bytes:
 
 def png_declaring(width: int, height: int) -> bytes:
     """A small PNG whose IHDR claims `width` x `height` (the data stays 8x8)."""
-    return fixtures.png_bytes(fixtures.pixels(8, 8), declared_size=(width, height))
+    return image_files.png_bytes(image_files.pixels(8, 8), declared_size=(width, height))
 
 
 # Valid images of the kinds users send, all small: the minimum side for multiple 32 is 12.
 VALID_IMAGES = [
-    encode(fixtures.pixels(40, 36, seed=1), "PNG"),
-    encode(fixtures.pixels(33, 50, seed=2), "JPEG", quality=90),
-    encode(fixtures.pixels(12, 12, seed=3)[..., 0], "PNG"),  # grayscale, the smallest accepted side
-    encode(fixtures.pixels(32, 32, seed=4), "JPEG", quality=90, progressive=True),
-    encode(fixtures.pixels(64, 20, channels=4, seed=5), "PNG"),  # RGBA
-    fixtures.png_bytes(fixtures.pixels(16, 16, seed=6).astype(np.uint16) * 257, bit_depth=16),
+    encode(image_files.pixels(40, 36, seed=1), "PNG"),
+    encode(image_files.pixels(33, 50, seed=2), "JPEG", quality=90),
+    encode(image_files.pixels(12, 12, seed=3)[..., 0], "PNG"),  # grayscale, the smallest accepted side
+    encode(image_files.pixels(32, 32, seed=4), "JPEG", quality=90, progressive=True),
+    encode(image_files.pixels(64, 20, channels=4, seed=5), "PNG"),  # RGBA
+    image_files.png_bytes(image_files.pixels(16, 16, seed=6).astype(np.uint16) * 257, bit_depth=16),
 ]
 
 
@@ -188,7 +180,7 @@ def check_request(serving, batch: list[bytes], *, max_side: int, smallest: int) 
 
 def test_serving_default_answers_fuzzed_requests_with_pngs_or_invalid_argument(model):
     serving, multiple, max_side = model
-    smallest = savedmodel.minimum_side(multiple)
+    smallest = translation.minimum_side(multiple)
     check_request(serving, [VALID_IMAGES[0]], max_side=max_side, smallest=smallest)  # warm: graphs traced
     start = memory_mb()["VmRSS"]
     reset_peak_memory()
@@ -234,7 +226,7 @@ def write_bad_files(folder: Path) -> dict[str, Path]:
         "huge.jpg": jpeg_declaring(20000, 20000),
         "thin.png": png_declaring(60000, 1),
         "text.jpg": b"hello, not an image\n",
-        "small.png": encode(fixtures.pixels(8, 40), "PNG"),  # below the 12 px reflect padding can grow to 32
+        "small.png": encode(image_files.pixels(8, 40), "PNG"),  # below the 12 px reflect padding can grow to 32
     }
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -249,8 +241,8 @@ def write_bad_files(folder: Path) -> dict[str, Path]:
 def write_good_files(folder: Path) -> dict[str, tuple[int, int]]:
     """Valid images, by name, with their (height, width)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "photo.jpg").write_bytes(encode(fixtures.pixels(40, 36, seed=7), "JPEG", quality=90))
-    (folder / "labels.png").write_bytes(encode(fixtures.pixels(47, 33, seed=8), "PNG"))
+    (folder / "photo.jpg").write_bytes(encode(image_files.pixels(40, 36, seed=7), "JPEG", quality=90))
+    (folder / "labels.png").write_bytes(encode(image_files.pixels(47, 33, seed=8), "PNG"))
     return {"photo.jpg": (36, 40), "labels.png": (33, 47)}
 
 
@@ -260,8 +252,8 @@ def output_size(path: Path) -> tuple[int, int]:
 
 
 def test_predict_writes_valid_files_and_names_every_fuzzed_one(exported):
-    runner = runners.load_runner(exported[1])
-    smallest = savedmodel.minimum_side(runner.multiple)  # predict pads like serving_default
+    runner = runners.load_runner(exported.out)
+    smallest = translation.minimum_side(runner.multiple)  # predict pads like serving_default
     file_contents = st.one_of(
         st.binary(max_size=300),
         truncated(st.sampled_from(VALID_IMAGES[:2])),
@@ -300,7 +292,7 @@ def test_predict_command_skips_bad_files_by_name_and_exits_1(exported, tmp_path,
     bad = write_bad_files(tmp_path / "in")
     good = write_good_files(tmp_path / "in")
     out = tmp_path / "out"
-    assert cli.main(["predict", "--model", exported[1], str(tmp_path / "in"), "--out", str(out)]) == 1
+    assert cli.main(["predict", "--model", exported.out, str(tmp_path / "in"), "--out", str(out)]) == 1
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     skipped = [line for line in captured.err.splitlines() if line.startswith("skipped: ")]
@@ -324,7 +316,7 @@ def test_predict_command_skips_bad_files_by_name_and_exits_1(exported, tmp_path,
 def test_predict_process_survives_bad_files_without_a_traceback(exported, tmp_path):
     bad = write_bad_files(tmp_path / "in")
     write_good_files(tmp_path / "in")
-    result = run_cli("predict", "--model", exported[1], tmp_path / "in", "--out", tmp_path / "out", timeout=240)
+    result = run_cli("predict", "--model", exported.out, tmp_path / "in", "--out", tmp_path / "out", timeout=240)
     assert result.returncode == 1, result.stderr[-2000:]  # not killed by a signal, not a crash
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     for path in bad.values():

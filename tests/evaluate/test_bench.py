@@ -2,7 +2,7 @@
 
 import json
 
-from cli_util import run_cli
+from tests.cli_run import run_cli
 
 
 def test_bench_quick_json_schema():

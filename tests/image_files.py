@@ -1,7 +1,7 @@
 """Writes small good, odd and bad image files into a folder, for tests of data loading.
 
-Use from any test module (pytest puts `tests/` on the path): ``import fixtures`` then
-``fixtures.write_kind(tmp_path, "truncated_jpeg")`` or ``fixtures.make_split(tmp_path / "train",
+Use from any test module: ``from tests import image_files`` then
+``image_files.write_kind(tmp_path, "truncated_jpeg")`` or ``fixtures.make_split(tmp_path / "train",
 good=3, kinds=["zero_byte", "odd_width"])``. Every writer takes the file path.
 Sizes default to a 64x32 A|B image (two 32x32 halves); tests use `min_size=16`.
 """

@@ -1,11 +1,11 @@
 """The command line: usage errors (exit 2, one line, no traceback), train/resume, test, evaluate."""
 
-import dataclasses
 import json
 
 import pytest
 
-from cli_util import run_cli
+from tests import image_files
+from tests.cli_run import run_cli
 from tfpix2pix import cli
 
 
@@ -69,13 +69,12 @@ def test_missing_split_and_odd_width_images(tmp_path, capsys):
 
 
 def test_bad_training_files_stop_the_run_by_name_or_are_skipped_with_skip_bad(tmp_path, capsys):
-    import fixtures
 
     # The tiny preset accepts halves of 8 px and more, so the fixtures' 16x8 "tiny" file is fine here.
-    bad_kinds = sorted(set(fixtures.BAD_KINDS) - {"tiny"})
+    bad_kinds = sorted(set(image_files.BAD_KINDS) - {"tiny"})
     split = tmp_path / "pairs" / "train"
-    files = fixtures.make_split(split, good=2, kinds=[*sorted(fixtures.ODD_KINDS), *bad_kinds])
-    fixtures.write_good(split / "small.png", width=14, height=6)  # halves of 7x6
+    files = image_files.make_split(split, good=2, kinds=[*sorted(image_files.ODD_KINDS), *bad_kinds])
+    image_files.write_good(split / "small.png", width=14, height=6)  # halves of 7x6
     bad = [files[name] for name in files if name.rsplit(".", 1)[0] in bad_kinds] + [split / "small.png"]
     good_count = len(files) - len(bad) + 1
     train = ["train", "--data-dir", str(tmp_path / "pairs"), "--preset", "tiny", "--steps", "2",
@@ -138,33 +137,10 @@ def test_train_resume_test_and_evaluate_end_to_end(tmp_path):
     assert "l1 0," in evaluate.stdout, evaluate.stdout
 
 
-@pytest.mark.parametrize("flags, change", [
-    (["--batch-size", "2"], "train.batch_size: 1 -> 2"),
-    (["--seed", "7"], "train.seed: 0 -> 7"),
-    (["--precision", "mixed_bfloat16"], "train.precision: 'float32' -> 'mixed_bfloat16'"),
-    (["--preset", "sample"], "data.image_size: 32 -> 128"),
-])
-def test_resume_refuses_settings_that_would_not_continue_the_run(tmp_path, flags, change):
-    from tfpix2pix import config as config_lib
-    from tfpix2pix import workdir as workdir_lib
-
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    config_lib.save(dataclasses.replace(config_lib.preset("tiny"), data=dataclasses.replace(
-        config_lib.preset("tiny").data, dataset="facades-sample")), workdir_lib.config_path(str(workdir)))
-    base = ["train", "--workdir", str(workdir)]
-    # Stop point, intervals and the learning rate may change on resume.
-    cli.resolve_train_config(cli.build_parser().parse_args(base + ["--steps", "9", "--set", "train.learning_rate=1e-4"]))
-    cli.resolve_train_config(cli.build_parser().parse_args(base + ["--preset", "tiny"]))
-    with pytest.raises(cli.UsageError, match=f"holds a run with other settings \\(.*{change}"):
-        cli.resolve_train_config(cli.build_parser().parse_args(base + flags))
-
-
 def test_a_bad_val_split_does_not_stop_training(tmp_path, capsys):
-    import fixtures
 
-    fixtures.make_split(tmp_path / "pairs" / "train", good=2)
-    fixtures.make_split(tmp_path / "pairs" / "val", good=1, kinds=["text_named_jpg"])
+    image_files.make_split(tmp_path / "pairs" / "train", good=2)
+    image_files.make_split(tmp_path / "pairs" / "val", good=1, kinds=["text_named_jpg"])
     code = cli.main(["train", "--data-dir", str(tmp_path / "pairs"), "--preset", "tiny", "--steps", "2",
                      "--workdir", str(tmp_path / "run")])
     assert code == 0

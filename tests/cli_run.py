@@ -3,9 +3,7 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 
 
 def run_cli(*args, cwd=None, timeout=300, env=None, check=False):

@@ -1,4 +1,4 @@
-"""TFLite variants: signatures, sidecars, parity, int8 options, the slowdown rule, LiteRT runners (issue items 4-7)."""
+"""TFLite variants: signatures, sidecars, parity, int8 options, the slowdown rule, LiteRT runners."""
 
 import json
 import os
@@ -9,26 +9,14 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import export_fixtures
-import fixtures
-from tfpix2pix.models import deconvolution
-from tfpix2pix.export import export
-from tfpix2pix.inference import runners
-from tfpix2pix.export import tflite
-from tfpix2pix import workdir as workdir_lib
+from tests import image_files
+from tests.export import support
 from tfpix2pix.errors import UsageError
+from tfpix2pix.export import export, tflite
+from tfpix2pix.inference import formats, runners
+from tfpix2pix.models import deconvolution
 
 Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter
-
-
-@pytest.fixture(scope="module")
-def exported():
-    return export_fixtures.trained_export()
-
-
-@pytest.fixture(scope="module")
-def generator(exported):
-    return workdir_lib.load_generator(exported[0])[0]
 
 
 @pytest.fixture(scope="module")
@@ -46,47 +34,47 @@ def tflite_path(out, variant):
 
 @pytest.mark.parametrize("variant", tflite.VARIANTS)
 def test_each_file_has_a_named_serving_signature_and_a_sidecar(exported, variant):
-    out = exported[1]
+    out = exported.out
     interpreter = Interpreter(model_path=tflite_path(out, variant))
     assert interpreter.get_signature_list() == {"serving_default": {"inputs": ["images"], "outputs": ["images"]}}
     runner = interpreter.get_signature_runner("serving_default")
     assert list(runner.get_input_details()["images"]["shape"]) == [1, 32, 32, 3]
-    sidecar = json.loads(open(runners.sidecar_path(tflite_path(out, variant))).read())
+    sidecar = json.loads(open(formats.sidecar_path(tflite_path(out, variant))).read())
     assert (sidecar["image_size"], sidecar["multiple"], sidecar["step"], sidecar["variant"]) == (32, 32, 40, variant)
     assert sidecar["input"] == {"name": "images", "shape": [1, 32, 32, 3], "dtype": "float32", "range": [-1.0, 1.0]}
     assert sidecar["output"]["range"] == [-1.0, 1.0] and sidecar["deterministic"] is True
 
 
-def test_parity_with_keras_on_facades_val_images(exported, generator):
-    images = export_fixtures.val_images()
+def test_parity_with_keras_on_facades_val_images(exported, generator, val_images):
+    images = val_images
     reference = generator(images, training=False).numpy()
-    out = exported[1]
+    out = exported.out
     outputs = {variant: tflite.run(tflite_path(out, variant), images) for variant in tflite.VARIANTS}
     assert np.max(np.abs(outputs["fp32"] - reference)) <= 1e-4
     assert np.max(np.abs(outputs["fp16"] - reference)) <= 1e-2
-    assert export_fixtures.psnr(outputs["int8"], reference) >= 30.0
-    assert export_fixtures.psnr(outputs["dynamic"], reference) >= 30.0
+    assert support.psnr(outputs["int8"], reference) >= 30.0
+    assert support.psnr(outputs["dynamic"], reference) >= 30.0
     # Quantization really happened: int8 differs from float by more than rounding noise.
     assert np.max(np.abs(outputs["int8"] - reference)) > 1e-3
 
 
 def test_file_sizes_follow_the_weight_precision(exported):
-    sizes = {variant: os.path.getsize(tflite_path(exported[1], variant)) for variant in tflite.VARIANTS}
+    sizes = {variant: os.path.getsize(tflite_path(exported.out, variant)) for variant in tflite.VARIANTS}
     assert 0.45 < sizes["fp16"] / sizes["fp32"] < 0.55
     assert 0.2 < sizes["int8"] / sizes["fp32"] < 0.3
     assert 0.2 < sizes["dynamic"] / sizes["fp32"] < 0.3
 
 
-def test_int8_io_quantizes_input_and_output(generator, calibration):
+def test_int8_io_quantizes_input_and_output(generator, calibration, val_images):
     model = tflite.convert(generator, "int8", image_size=32, representative_images=calibration, int8_io=True)
     facts = tflite.io_facts(model)
     assert facts["input"]["dtype"] == "int8" and facts["output"]["dtype"] == "int8"
     assert facts["input"]["quantization"]["scale"] == pytest.approx(2 / 255, rel=1e-3)
-    images = export_fixtures.val_images()
-    assert export_fixtures.psnr(tflite.run(model, images), generator(images, training=False).numpy()) >= 30.0
+    images = val_images
+    assert support.psnr(tflite.run(model, images), generator(images, training=False).numpy()) >= 30.0
 
 
-def test_int8_float_norm_keeps_instance_norm_in_float(generator, calibration):
+def test_int8_float_norm_keeps_instance_norm_in_float(generator, calibration, val_images):
     def float_rsqrt(model):
         details = Interpreter(model_content=model).get_tensor_details()
         return [detail["name"] for detail in details if "Rsqrt" in detail["name"] and detail["dtype"] == np.float32]
@@ -96,9 +84,9 @@ def test_int8_float_norm_keeps_instance_norm_in_float(generator, calibration):
     assert float_rsqrt(full) == []
     # 32x32 U-Net: encoder levels 1-3 and decoder levels 1-4 are normalized (not the first and innermost).
     assert len(float_rsqrt(mixed)) == 7
-    images = export_fixtures.val_images()
+    images = val_images
     reference = generator(images, training=False).numpy()
-    assert export_fixtures.psnr(tflite.run(mixed, images), reference) >= 30.0
+    assert support.psnr(tflite.run(mixed, images), reference) >= 30.0
 
 
 def test_phase_deconvolution_equals_the_transposed_convolution():
@@ -151,9 +139,9 @@ def test_a_slow_variant_is_refused_not_written_and_explained(exported, monkeypat
 
     monkeypatch.setattr(tflite, "latency", fp32_then_fifty_times_slower)
     logged = []
-    summary = export.export(exported[0], str(tmp_path / "facades"),
+    summary = export.export(exported.workdir, str(tmp_path / "facades"),
                             export.ExportOptions(tflite_variants=("dynamic",), timing_runs=1), log=logged.append)
-    rows = {row["format"]: row for row in summary["formats"]}
+    rows = {row["format"]: row for row in summary.formats}
     assert "limit 2x" in rows["tflite dynamic"]["refused"] and rows["tflite dynamic"]["file"] is None
     assert len(calls) == 2  # fp32 was converted and timed as the reference, though not asked for
     assert "tflite fp32" not in rows
@@ -163,7 +151,7 @@ def test_a_slow_variant_is_refused_not_written_and_explained(exported, monkeypat
 
 
 def test_runner_rejects_wrong_shapes_and_stochastic_mode(exported):
-    runner = runners.load_runner(tflite_path(exported[1], "fp32"))
+    runner = runners.load_runner(tflite_path(exported.out, "fp32"))
     with pytest.raises(UsageError, match=r"expected float images \[batch, height, width, 3\], got shape \[32, 32, 3\]"):
         runner.run(np.zeros([32, 32, 3], np.float32))
     with pytest.raises(UsageError, match=r"got shape \[1, 32, 32, 4\]"):
@@ -174,20 +162,20 @@ def test_runner_rejects_wrong_shapes_and_stochastic_mode(exported):
         runner.run(np.zeros([1, 32, 32, 3], np.float32), stochastic=True)
 
 
-def test_runner_with_int8_io_file_matches_float_int8(exported, generator, calibration, tmp_path):
+def test_runner_with_int8_io_file_matches_float_int8(exported, generator, calibration, tmp_path, val_images):
     model = tflite.convert(generator, "int8", image_size=32, representative_images=calibration, int8_io=True)
     path = tmp_path / "io.tflite"
     path.write_bytes(model)
-    images = export_fixtures.val_images()
+    images = val_images
     generated = runners.load_runner(str(path)).run(images)
     assert generated.dtype == np.float32 and generated.shape == images.shape
-    assert export_fixtures.psnr(generated, generator(images, training=False).numpy()) >= 30.0
+    assert support.psnr(generated, generator(images, training=False).numpy()) >= 30.0
 
 
 def test_readme_litert_example_runs(exported, generator, tmp_path):
-    script = export_fixtures.run_script(export_fixtures.readme_script(exported[1], "# litert_run.py"))
-    pixels = fixtures.pixels(32, 32, seed=6)
-    generated = script["translate"](tflite_path(exported[1], "fp32"), pixels)
+    script = support.run_script(support.readme_script(exported.out, "# litert_run.py"))
+    pixels = image_files.pixels(32, 32, seed=6)
+    generated = script["translate"](tflite_path(exported.out, "fp32"), pixels)
     image = tf.constant(pixels[np.newaxis].astype(np.float32) / 127.5 - 1.0)
     expected = np.clip(np.round((generator(image, training=False).numpy()[0] + 1) * 127.5), 0, 255)
     assert generated.dtype == np.uint8 and np.max(np.abs(generated.astype(int) - expected)) <= 1

@@ -1,7 +1,7 @@
-"""SavedModel, TF Serving files, Keras file, README examples and the export command (issue items 1-3, 5-7).
+"""SavedModel, TF Serving files, Keras file, README examples and the export command.
 
 All tests share one tiny generator trained 40 steps on the bundled facades sample and its export
-(tests/export_fixtures.py).
+(tests/export/conftest.py).
 """
 
 import base64
@@ -17,33 +17,16 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import export_fixtures
-import fixtures
-from tfpix2pix.data import pipeline
-from tfpix2pix.export import export
+from tests import image_files
+from tests.export import support
+from tests.export.support import EXPORT_STEPS
 from tfpix2pix.cli import export as export_cli
-from tfpix2pix.inference import translation
-from tfpix2pix.inference import runners
-from tfpix2pix.export import savedmodel
-from tfpix2pix import workdir as workdir_lib
+from tfpix2pix.data import pipeline
 from tfpix2pix.errors import UsageError
+from tfpix2pix.export import export, savedmodel
+from tfpix2pix.inference import formats, runners, translation
 
 VENV_BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def exported():
-    return export_fixtures.trained_export()
-
-
-@pytest.fixture(scope="module")
-def loaded(exported):
-    return tf.saved_model.load(exported[2]["saved_model"])
-
-
-@pytest.fixture(scope="module")
-def generator(exported):
-    return workdir_lib.load_generator(exported[0])[0]
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -69,10 +52,10 @@ def serve(loaded, images: list[bytes]) -> list[np.ndarray]:
 
 
 def test_version_folder_is_the_training_step(exported):
-    _, out, summary = exported
-    assert summary["version"] == export_fixtures.STEPS
-    assert sorted(os.listdir(os.path.join(out, "saved_model"))) == [str(export_fixtures.STEPS)]
-    assert summary["saved_model"] == os.path.join(out, "saved_model", "40")
+    _, out, result = exported
+    assert result.version == EXPORT_STEPS
+    assert sorted(os.listdir(os.path.join(out, "saved_model"))) == [str(EXPORT_STEPS)]
+    assert result.saved_model == os.path.join(out, "saved_model", "40")
 
 
 def test_signatures_have_named_inputs_and_outputs(loaded):
@@ -89,7 +72,7 @@ def test_signatures_have_named_inputs_and_outputs(loaded):
 
 def test_saved_model_cli_lists_both_signatures(exported):
     result = subprocess.run(
-        [str(VENV_BIN / "saved_model_cli"), "show", "--all", "--dir", exported[2]["saved_model"]],
+        [str(VENV_BIN / "saved_model_cli"), "show", "--all", "--dir", exported.result.saved_model],
         capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -104,8 +87,8 @@ def test_saved_model_cli_lists_both_signatures(exported):
     assert "keras_tensor" not in text and "output_0" not in text
 
 
-def test_translate_matches_keras(loaded, generator):
-    images = export_fixtures.val_images()
+def test_translate_matches_keras(loaded, generator, val_images):
+    images = val_images
     generated = loaded.signatures["translate"](images=tf.constant(images))["images"].numpy()
     assert generated.shape == (8, 32, 32, 3)
     assert np.max(np.abs(generated - generator(images, training=False).numpy())) <= 1e-5
@@ -123,11 +106,11 @@ def test_decoder_runs_in_phase_form_and_the_weights_are_stored_once(exported, lo
         assert "Conv2DBackpropInput" not in operations and "DepthToSpace" in operations, name
     # The phase kernels are variables, not constants repeated in each traced function.
     _, out, _ = exported
-    variables = os.path.join(out, "saved_model", str(export_fixtures.STEPS), "variables")
+    variables = os.path.join(out, "saved_model", str(EXPORT_STEPS), "variables")
     stored = sum(os.path.getsize(os.path.join(variables, name)) for name in os.listdir(variables))
     parameters = sum(int(np.prod(weight.shape)) for weight in generator.weights)
     assert parameters * 4 <= stored <= parameters * 4 * 1.2
-    graph = os.path.getsize(os.path.join(out, "saved_model", str(export_fixtures.STEPS), "saved_model.pb"))
+    graph = os.path.getsize(os.path.join(out, "saved_model", str(EXPORT_STEPS), "saved_model.pb"))
     assert graph < parameters * 4 / 2
 
 
@@ -139,7 +122,7 @@ def test_translate_takes_any_multiple_of_32(loaded, generator):
 
 
 def test_serving_default_decodes_pads_and_crops_in_the_graph(loaded, generator):
-    pixels = [fixtures.pixels(40, 56, seed=1), fixtures.pixels(32, 32, seed=2), fixtures.pixels(100, 13, seed=3)]
+    pixels = [image_files.pixels(40, 56, seed=1), image_files.pixels(32, 32, seed=2), image_files.pixels(100, 13, seed=3)]
     requests = [jpeg(pixels[0]), png(pixels[1]), png(pixels[2])]
     outputs = serve(loaded, requests)
     assert [output.shape for output in outputs] == [(56, 40, 3), (32, 32, 3), (13, 100, 3)]
@@ -147,23 +130,23 @@ def test_serving_default_decodes_pads_and_crops_in_the_graph(loaded, generator):
         np.testing.assert_array_equal(output, keras_png(generator, contents))
 
 
-def test_serving_is_deterministic_and_each_image_independent(loaded):
-    first, second = png(fixtures.pixels(32, 32, seed=4)), jpeg(fixtures.pixels(48, 40, seed=5))
+def test_serving_is_deterministic_and_each_image_independent(loaded, val_images):
+    first, second = png(image_files.pixels(32, 32, seed=4)), jpeg(image_files.pixels(48, 40, seed=5))
     alone = serve(loaded, [first])[0]
     np.testing.assert_array_equal(serve(loaded, [first])[0], alone)
     np.testing.assert_array_equal(serve(loaded, [second, first, second])[1], alone)
-    images = tf.constant(export_fixtures.val_images()[:3])
+    images = tf.constant(val_images[:3])
     together = loaded.signatures["translate"](images=images)["images"].numpy()
     single = loaded.signatures["translate"](images=images[1:2])["images"].numpy()
     assert np.max(np.abs(together[1:2] - single)) <= 1e-6
 
 
-def test_stochastic_export_has_test_time_dropout_seeded_like_the_work_dir(exported, generator, tmp_path):
-    workdir = exported[0]
+def test_stochastic_export_has_test_time_dropout_seeded_like_the_work_dir(exported, generator, tmp_path, val_images):
+    workdir = exported.workdir
     savedmodel.save(generator, str(tmp_path / "1"), multiple=32, stochastic=True, warmup_image_size=32,
                     metadata={"image_size": 32})
     runner = runners.load_runner(str(tmp_path))
-    images = export_fixtures.val_images()[:2]
+    images = val_images[:2]
     first, second = runner.run(images, stochastic=True), runner.run(images, stochastic=True)
     assert np.max(np.abs(first - second)) > 0.01  # dropout on: two draws differ
     seeded = runner.run(images, stochastic=True, seed=7)
@@ -177,11 +160,11 @@ def test_stochastic_export_has_test_time_dropout_seeded_like_the_work_dir(export
 
 
 def _truncated_png():
-    return png(fixtures.pixels(32, 32))[:60]
+    return png(image_files.pixels(32, 32))[:60]
 
 
 def _huge_jpeg(tmp_path):
-    return fixtures._huge_jpeg(tmp_path / "huge.jpg").read_bytes()
+    return image_files._huge_jpeg(tmp_path / "huge.jpg").read_bytes()
 
 
 BAD_REQUESTS = {
@@ -189,13 +172,13 @@ BAD_REQUESTS = {
     "empty string": lambda tmp_path: [b""],
     "empty batch": lambda tmp_path: [],
     "truncated PNG": lambda tmp_path: [_truncated_png()],
-    "truncated JPEG": lambda tmp_path: [jpeg(fixtures.pixels(32, 32))[:100]],
-    "PNG header only": lambda tmp_path: [png(fixtures.pixels(32, 32))[:20]],
-    "huge declared PNG": lambda tmp_path: [fixtures.png_bytes(fixtures.pixels(8, 8), declared_size=(100000, 30000))],
+    "truncated JPEG": lambda tmp_path: [jpeg(image_files.pixels(32, 32))[:100]],
+    "PNG header only": lambda tmp_path: [png(image_files.pixels(32, 32))[:20]],
+    "huge declared PNG": lambda tmp_path: [image_files.png_bytes(image_files.pixels(8, 8), declared_size=(100000, 30000))],
     "huge declared JPEG": _huge_jpeg,
     "GIF": lambda tmp_path: [b"GIF89a" + bytes(40)],
-    "side below the minimum": lambda tmp_path: [png(fixtures.pixels(11, 40))],
-    "valid then invalid": lambda tmp_path: [png(fixtures.pixels(32, 32)), b"garbage"],
+    "side below the minimum": lambda tmp_path: [png(image_files.pixels(11, 40))],
+    "valid then invalid": lambda tmp_path: [png(image_files.pixels(32, 32)), b"garbage"],
 }
 
 
@@ -211,15 +194,15 @@ def test_bad_requests_get_invalid_argument_and_the_model_keeps_serving(loaded, k
         assert "image 0 of the request is 30000x100000 px" in error.value.message
     if kind == "valid then invalid":
         assert "image 1 of the request" in error.value.message
-    assert serve(loaded, [png(fixtures.pixels(32, 32))])[0].shape == (32, 32, 3)
+    assert serve(loaded, [png(image_files.pixels(32, 32))])[0].shape == (32, 32, 3)
 
 
 def test_max_side_limit_is_an_export_option(generator, tmp_path):
     savedmodel.save(generator, str(tmp_path / "5"), multiple=32, max_side=48, warmup_image_size=32)
     serving = tf.saved_model.load(str(tmp_path / "5")).signatures["serving_default"]
-    assert serving(image_bytes=tf.constant([png(fixtures.pixels(48, 20))]))["image_bytes"].shape == (1,)
+    assert serving(image_bytes=tf.constant([png(image_files.pixels(48, 20))]))["image_bytes"].shape == (1,)
     with pytest.raises(tf.errors.InvalidArgumentError, match="sides above 48 px are refused"):
-        serving(image_bytes=tf.constant([png(fixtures.pixels(49, 20))]))
+        serving(image_bytes=tf.constant([png(image_files.pixels(49, 20))]))
     assert json.loads((tmp_path / "5" / "assets.extra" / "tfpix2pix.json").read_text())["max_side"] == 48
 
 
@@ -236,7 +219,7 @@ def test_translate_rejects_sides_that_are_not_multiples(loaded):
 def test_warmup_requests_are_real_requests_for_each_signature(exported, loaded):
     from tensorflow_serving.apis import prediction_log_pb2
 
-    path = os.path.join(exported[2]["saved_model"], "assets.extra", "tf_serving_warmup_requests")
+    path = os.path.join(exported.result.saved_model, "assets.extra", "tf_serving_warmup_requests")
     logs = [prediction_log_pb2.PredictionLog.FromString(record.numpy()) for record in tf.data.TFRecordDataset(path)]
     requests = [log.predict_log.request for log in logs]
     assert [request.model_spec.signature_name for request in requests] == ["serving_default", "translate"]
@@ -252,7 +235,7 @@ def test_models_config_is_a_valid_model_server_config(exported):
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
-    text = Path(exported[1], "models.config").read_text()
+    text = Path(exported.out, "models.config").read_text()
     config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     (model,) = config.model_config_list.config
     assert (model.name, model.base_path, model.model_platform) == ("facades", "/models/facades", "tensorflow")
@@ -273,28 +256,28 @@ def serve_rest(loaded, body: dict) -> dict:
     return {"predictions": output.numpy().tolist()}
 
 
-def test_readme_rest_example_runs_against_the_saved_model(exported, loaded, generator, tmp_path):
-    script = export_fixtures.run_script(export_fixtures.readme_script(exported[1], "# make_request.py"))
+def test_readme_rest_example_runs_against_the_saved_model(exported, loaded, generator, tmp_path, val_images):
+    script = support.run_script(support.readme_script(exported.out, "# make_request.py"))
     photo = tmp_path / "photo.jpg"
-    photo.write_bytes(jpeg(fixtures.pixels(40, 36, seed=8)))
+    photo.write_bytes(jpeg(image_files.pixels(40, 36, seed=8)))
     body = json.loads(json.dumps(script["rest_body"]([str(photo)])))  # request.json as curl sends it
     response = json.loads(json.dumps(serve_rest(loaded, body)))
     script["save_rest_response"](response, [str(tmp_path / "generated.png")])
     generated = np.asarray(Image.open(tmp_path / "generated.png"))
     np.testing.assert_array_equal(generated, keras_png(generator, photo.read_bytes()))
 
-    images = export_fixtures.val_images()[:2]
+    images = val_images[:2]
     response = serve_rest(loaded, json.loads(json.dumps(script["rest_translate_body"](images))))
     generated = np.array(response["predictions"], np.float32)
     assert np.max(np.abs(generated - generator(images, training=False).numpy())) <= 1e-5
 
 
-def test_readme_grpc_example_runs_against_the_saved_model(exported, loaded, generator, tmp_path):
+def test_readme_grpc_example_runs_against_the_saved_model(exported, loaded, generator, tmp_path, val_images):
     from tensorflow_serving.apis import predict_pb2
 
-    script = export_fixtures.run_script(export_fixtures.readme_script(exported[1], "# grpc_client.py"))
+    script = support.run_script(support.readme_script(exported.out, "# grpc_client.py"))
     photo = tmp_path / "photo.png"
-    photo.write_bytes(png(fixtures.pixels(32, 45, seed=9)))
+    photo.write_bytes(png(image_files.pixels(32, 45, seed=9)))
     request = predict_pb2.PredictRequest.FromString(script["grpc_request"]([str(photo)]).SerializeToString())
     assert request.model_spec.name == "facades"
     inputs = {name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()}
@@ -305,7 +288,7 @@ def test_readme_grpc_example_runs_against_the_saved_model(exported, loaded, gene
     generated = np.asarray(Image.open(tmp_path / "generated.png"))
     np.testing.assert_array_equal(generated, keras_png(generator, photo.read_bytes()))
 
-    images = export_fixtures.val_images()[:2]
+    images = val_images[:2]
     request = script["grpc_translate_request"](images)
     outputs = loaded.signatures[request.model_spec.signature_name](
         images=tf.constant(tf.make_ndarray(request.inputs["images"]))
@@ -314,23 +297,23 @@ def test_readme_grpc_example_runs_against_the_saved_model(exported, loaded, gene
 
 
 def test_readme_documents_serving_and_the_measured_figures(exported):
-    text = Path(exported[1], "README.md").read_text()
+    text = Path(exported.out, "README.md").read_text()
     assert "docker run" in text and "-e MODEL_NAME=facades tensorflow/serving" in text
     assert "curl -s -d @request.json localhost:8501/v1/models/facades:predict" in text
     for row in ("saved_model translate", "keras file", "tflite fp32", "tflite fp16", "tflite int8"):
         assert f"| {row} |" in text
-    stored = json.loads(Path(exported[1], "export.json").read_text())
+    stored = json.loads(Path(exported.out, "export.json").read_text())
     assert stored["version"] == 40 and stored["evaluation_images"] == "8 val images"
 
 
 # 3. Keras file ---------------------------------------------------------------------------------
 
 
-def test_keras_file_reloads_with_identical_outputs(exported, generator):
+def test_keras_file_reloads_with_identical_outputs(exported, generator, val_images):
     import keras
 
-    reloaded = keras.saving.load_model(os.path.join(exported[1], "generator.keras"))
-    images = export_fixtures.val_images()
+    reloaded = keras.saving.load_model(os.path.join(exported.out, "generator.keras"))
+    images = val_images
     np.testing.assert_array_equal(reloaded(images, training=False).numpy(), generator(images, training=False).numpy())
 
 
@@ -338,7 +321,7 @@ def test_keras_file_reloads_with_identical_outputs(exported, generator):
 
 
 def test_export_summary_reports_size_latency_and_parity_within_targets(exported):
-    rows = {row["format"]: row for row in exported[2]["formats"]}
+    rows = {row["format"]: row for row in exported.result.formats}
     assert rows["saved_model translate"]["max_abs_diff"] <= 1e-5
     assert rows["keras file"]["max_abs_diff"] <= 1e-5
     assert rows["tflite fp32"]["max_abs_diff"] <= 1e-4
@@ -352,9 +335,9 @@ def test_export_summary_reports_size_latency_and_parity_within_targets(exported)
 # 6. Predict from every format ------------------------------------------------------------------
 
 
-def test_every_format_predicts_the_same_images(exported):
+def test_every_format_predicts_the_same_images(exported, val_images):
     workdir, out, _ = exported
-    images = export_fixtures.val_images()
+    images = val_images
     reference = runners.load_runner(workdir).run(images)
     for path, tolerance in [(out, 1e-5), (os.path.join(out, "saved_model"), 1e-5),
                             (os.path.join(out, "facades_fp32.tflite"), 1e-4),
@@ -363,7 +346,7 @@ def test_every_format_predicts_the_same_images(exported):
         assert (runner.multiple, runner.image_size) == (32, 32)
         assert np.max(np.abs(runner.run(images) - reference)) <= tolerance, path
     int8 = runners.load_runner(os.path.join(out, "facades_int8.tflite")).run(images)
-    assert export_fixtures.psnr(int8, reference) >= 30.0
+    assert support.psnr(int8, reference) >= 30.0
 
 
 def test_runners_pad_and_crop_other_sizes(exported):
@@ -396,7 +379,7 @@ def test_load_runner_rejects_what_is_not_a_model(tmp_path):
 def test_export_of_a_work_dir_without_checkpoints_fails_and_writes_nothing(exported, tmp_path):
     workdir = tmp_path / "fresh"
     workdir.mkdir()
-    shutil.copy(os.path.join(exported[0], "config.json"), workdir / "config.json")
+    shutil.copy(os.path.join(exported.workdir, "config.json"), workdir / "config.json")
     with pytest.raises(UsageError, match="has no checkpoint yet"):
         export.export(str(workdir), str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
@@ -407,7 +390,7 @@ def test_export_to_a_non_empty_version_folder_fails_without_overwriting(exported
     version.mkdir(parents=True)
     (version / "saved_model.pb").write_bytes(b"an earlier export")
     with pytest.raises(UsageError, match=r"saved_model/40 already holds an export of step 40; nothing was overwritten"):
-        export.export(exported[0], str(tmp_path / "out"))
+        export.export(exported.workdir, str(tmp_path / "out"))
     assert (version / "saved_model.pb").read_bytes() == b"an earlier export"
     assert sorted(os.listdir(tmp_path / "out")) == ["saved_model"]
     assert sorted(os.listdir(version)) == ["saved_model.pb"]
@@ -415,7 +398,7 @@ def test_export_to_a_non_empty_version_folder_fails_without_overwriting(exported
 
 def test_int8_without_the_training_images_fails_before_writing(exported, tmp_path):
     workdir = tmp_path / "moved"
-    shutil.copytree(exported[0], workdir)
+    shutil.copytree(exported.workdir, workdir)
     config = json.loads((workdir / "config.json").read_text())
     config["data"]["data_dir"] = str(tmp_path / "data-gone")
     (workdir / "config.json").write_text(json.dumps(config))
@@ -425,11 +408,11 @@ def test_int8_without_the_training_images_fails_before_writing(exported, tmp_pat
 
 
 def _parse(argv):
-    from tfpix2pix import cli
+    from tfpix2pix.cli.main import _Parser
 
-    parser = cli._Parser(prog="tfpix2pix")
-    subparsers = parser.add_subparsers(dest="command", parser_class=cli._Parser)
-    export_cli.add_export_parser(subparsers)
+    parser = _Parser(prog="tfpix2pix")
+    subparsers = parser.add_subparsers(dest="command", parser_class=_Parser)
+    export_cli.add_parser(subparsers)
     return parser.parse_args(argv)
 
 
@@ -452,7 +435,7 @@ def test_cli_flags_are_validated(capsys, tmp_path):
 
 def test_cli_export_writes_the_folder_and_prints_the_figures(exported, capsys, tmp_path):
     out = tmp_path / "exports" / "mine"
-    status = export_cli.run_export(_parse(["export", "--workdir", exported[0], "--out", str(out), "--tflite", "none",
+    status = export_cli.run_export(_parse(["export", "--workdir", exported.workdir, "--out", str(out), "--tflite", "none",
                                            "--name", "pix", "--max-side", "1024"]))
     assert status == 0
     printed = capsys.readouterr().out
@@ -460,4 +443,4 @@ def test_cli_export_writes_the_folder_and_prints_the_figures(exported, capsys, t
     assert f"SavedModel: {out / 'saved_model' / '40'}" in printed
     assert sorted(os.listdir(out)) == ["README.md", "export.json", "generator.keras", "models.config", "saved_model"]
     assert 'name: "pix"' in (out / "models.config").read_text()
-    assert savedmodel.read_metadata(str(out / "saved_model" / "40"))["max_side"] == 1024
+    assert formats.read_metadata(str(out / "saved_model" / "40"))["max_side"] == 1024

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cli_util import REPO, run_cli
-from tfpix2pix.train import strategy as strategy_lib
+from tests.cli_run import run_cli
+from tests.paths import REPO
 from tfpix2pix.errors import UsageError
+from tfpix2pix.train import strategy as strategy_lib
 
 CHILD_TIMEOUT_SECONDS = 240
 
@@ -51,7 +52,7 @@ MIRRORED_CHILD = textwrap.dedent("""
     report["replicas"] = strategy_lib.make_strategy("mirrored").num_replicas_in_sync
     for norm in ("instance", "batch"):
         for strategy in ("default", "mirrored"):
-            report[f"{norm}-{strategy}"] = run(f"{norm}-{strategy}", strategy, norm)["checkpoint"]
+            report[f"{norm}-{strategy}"] = run(f"{norm}-{strategy}", strategy, norm).checkpoint
     try:
         run("odd", "mirrored", "instance", batch_size=3)
     except UsageError as error:

@@ -1,4 +1,4 @@
-"""Tests for tfpix2pix.validate, on fixture files written by tests/fixtures.py."""
+"""Tests for tfpix2pix.validate, on fixture files written by tests/image_files.py."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-import fixtures
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tests import image_files
+from tests.paths import REPO
 from tfpix2pix.data import validate
 from tfpix2pix.errors import UsageError
 
-MIN_SIZE = fixtures.MIN_SIZE
-REPO = Path(__file__).resolve().parents[1]
+MIN_SIZE = image_files.MIN_SIZE
 
 
 def decode_like_pipeline(path: Path) -> np.ndarray:
@@ -27,16 +27,16 @@ def decode_like_pipeline(path: Path) -> np.ndarray:
     return tf.io.decode_image(contents, channels=3, expand_animations=False).numpy()
 
 
-@pytest.mark.parametrize("kind", sorted(fixtures.BAD_KINDS))
+@pytest.mark.parametrize("kind", sorted(image_files.BAD_KINDS))
 def test_each_bad_kind_is_refused_with_its_reason(tmp_path, kind):
-    path = fixtures.write_kind(tmp_path, kind)
+    path = image_files.write_kind(tmp_path, kind)
     reason = validate.check_image(str(path), paired=True, min_size=MIN_SIZE)
-    assert reason is not None and fixtures.BAD_KINDS[kind][1] in reason, reason
+    assert reason is not None and image_files.BAD_KINDS[kind][1] in reason, reason
 
 
 def test_reasons_name_the_sizes(tmp_path):
     def reason(kind):
-        return validate.check_image(str(fixtures.write_kind(tmp_path, kind)), paired=True, min_size=MIN_SIZE)
+        return validate.check_image(str(image_files.write_kind(tmp_path, kind)), paired=True, min_size=MIN_SIZE)
 
     assert reason("odd_width") == "is 65x32: an odd width cannot be split into equal A|B halves"
     assert reason("tiny") == "is 16x8: each A|B half is 8x8, smaller than 16x16"
@@ -48,13 +48,13 @@ def test_reasons_name_the_sizes(tmp_path):
 def test_huge_image_is_refused_from_its_header_before_decoding(tmp_path):
     # The file holds 64x32 pixels under a 20000x10000 header: a decode would fail with a data
     # error (or allocate 600 MB); the size reason proves only the header was read.
-    path = fixtures.write_kind(tmp_path, "huge_jpeg")
+    path = image_files.write_kind(tmp_path, "huge_jpeg")
     assert path.stat().st_size < 10_000
     assert "20000x10000" in validate.check_image(str(path), paired=True, min_size=MIN_SIZE)
 
 
 def test_size_limits_are_inclusive(tmp_path):
-    exact = fixtures.write_good(tmp_path / "exact.png", width=2 * MIN_SIZE, height=MIN_SIZE)
+    exact = image_files.write_good(tmp_path / "exact.png", width=2 * MIN_SIZE, height=MIN_SIZE)
     assert validate.check_image(str(exact), paired=True, min_size=MIN_SIZE) is None
     assert validate.check_image(str(exact), paired=False, min_size=MIN_SIZE) is None
     assert validate.check_image(str(exact), paired=False, min_size=MIN_SIZE + 1) == "is 32x16, smaller than 17x17"
@@ -63,7 +63,7 @@ def test_size_limits_are_inclusive(tmp_path):
 
 
 def test_odd_width_is_fine_when_not_paired(tmp_path):
-    path = fixtures.write_kind(tmp_path, "odd_width")
+    path = image_files.write_kind(tmp_path, "odd_width")
     assert validate.check_image(str(path), paired=False, min_size=MIN_SIZE) is None
 
 
@@ -71,12 +71,12 @@ def test_unreadable_file_is_reported(tmp_path):
     # Root reads a chmod 000 file anyway, so as root the check runs in a child process that drops
     # to the "nobody" user after its imports (Python's own files may not be readable by nobody).
     if os.geteuid() != 0:
-        path = fixtures.write_kind(tmp_path, "unreadable")
+        path = image_files.write_kind(tmp_path, "unreadable")
         assert validate.check_image(str(path), paired=True, min_size=MIN_SIZE).startswith("cannot be read: permission denied")
         return
     with tempfile.TemporaryDirectory() as folder:
         os.chmod(folder, 0o755)  # nobody must reach the file to be refused by its own mode.
-        path = fixtures.write_kind(Path(folder), "unreadable")
+        path = image_files.write_kind(Path(folder), "unreadable")
         script = textwrap.dedent(
             f"""
             import os, sys
@@ -107,9 +107,9 @@ EXPECTED_MODES = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(fixtures.ODD_KINDS))
+@pytest.mark.parametrize("kind", sorted(image_files.ODD_KINDS))
 def test_odd_formats_pass_and_tensorflow_decodes_them_like_pillow(tmp_path, kind):
-    path = fixtures.write_kind(tmp_path, kind)
+    path = image_files.write_kind(tmp_path, kind)
     with Image.open(path) as image:
         assert image.mode == EXPECTED_MODES[kind]  # The fixture is what its name says.
         if kind == "gray16_png":
@@ -120,7 +120,7 @@ def test_odd_formats_pass_and_tensorflow_decodes_them_like_pillow(tmp_path, kind
             expected = np.asarray(image.convert("RGB"))
     assert validate.check_image(str(path), paired=True, min_size=MIN_SIZE) is None
     decoded = decode_like_pipeline(path)
-    assert decoded.shape == (fixtures.HEIGHT, fixtures.WIDTH, 3) and decoded.dtype == np.uint8
+    assert decoded.shape == (image_files.HEIGHT, image_files.WIDTH, 3) and decoded.dtype == np.uint8
     difference = np.abs(decoded.astype(int) - expected.astype(int))
     if path.suffix == ".png":
         assert difference.max() == 0
@@ -133,25 +133,25 @@ def test_odd_formats_pass_and_tensorflow_decodes_them_like_pillow(tmp_path, kind
 @pytest.mark.parametrize("kind", ["grayscale_jpeg", "cmyk_jpeg", "progressive_jpeg"])
 def test_accurate_idct_matches_pillow_exactly(tmp_path, kind):
     # For data.py: decode_jpeg(dct_method="INTEGER_ACCURATE") reproduces Pillow's pixels bit for bit.
-    path = fixtures.write_kind(tmp_path, kind)
+    path = image_files.write_kind(tmp_path, kind)
     decoded = tf.io.decode_jpeg(tf.io.read_file(str(path)), channels=3, dct_method="INTEGER_ACCURATE")
     with Image.open(path) as image:
         np.testing.assert_array_equal(decoded.numpy(), np.asarray(image.convert("RGB")))
 
 
 def test_sixteen_bit_rgb_keeps_the_high_byte(tmp_path):
-    path = fixtures.write_kind(tmp_path, "rgb16_png")
-    np.testing.assert_array_equal(decode_like_pipeline(path), fixtures.pixels())  # values were p * 256 + 200
+    path = image_files.write_kind(tmp_path, "rgb16_png")
+    np.testing.assert_array_equal(decode_like_pipeline(path), image_files.pixels())  # values were p * 256 + 200
 
 
 def test_corrupt_files_that_pillow_accepts_are_refused(tmp_path):
     # Pillow decodes both of these without an error; TensorFlow, and so training, would stop.
     jpeg = tmp_path / "good.jpg"
-    fixtures.write_good(jpeg)
+    image_files.write_good(jpeg)
     contents = jpeg.read_bytes()
     no_end_marker = tmp_path / "no_end_marker.jpg"
     no_end_marker.write_bytes(contents[:-2] + b"\x00" * 10)
-    png = fixtures.png_bytes(fixtures.pixels())
+    png = image_files.png_bytes(image_files.pixels())
     bad_end_chunk = tmp_path / "bad_end_chunk.png"
     bad_end_chunk.write_bytes(png[:-12] + b"\x00\x00\x00\x05" + png[-8:])
     for path in (no_end_marker, bad_end_chunk):
@@ -161,8 +161,8 @@ def test_corrupt_files_that_pillow_accepts_are_refused(tmp_path):
 
 
 def test_every_truncated_file_is_refused(tmp_path):
-    jpeg = fixtures.write_good(tmp_path / "good.jpg")
-    sources = {".png": fixtures.png_bytes(fixtures.pixels()), ".jpg": jpeg.read_bytes()}
+    jpeg = image_files.write_good(tmp_path / "good.jpg")
+    sources = {".png": image_files.png_bytes(image_files.pixels()), ".jpg": jpeg.read_bytes()}
     for suffix, data in sources.items():
         path = tmp_path / f"cut{suffix}"
         for length in list(range(0, len(data), max(1, len(data) // 40))) + list(range(len(data) - 16, len(data) + 1)):
@@ -183,7 +183,7 @@ def test_list_split_sorts_naturally_and_separates_other_files(tmp_path):
 def test_missing_folder_and_file_as_folder_are_named(tmp_path):
     with pytest.raises(UsageError, match=f"data folder {tmp_path / 'nope'} does not exist"):
         validate.scan_pairs(str(tmp_path / "nope"), min_size=MIN_SIZE)
-    file = fixtures.write_good(tmp_path / "1.jpg")
+    file = image_files.write_good(tmp_path / "1.jpg")
     with pytest.raises(UsageError, match="is not a directory"):
         validate.list_split(str(file))
 
@@ -199,8 +199,8 @@ def test_empty_split_is_always_an_error(tmp_path):
 
 
 def test_mixed_folder_stops_with_the_full_list(tmp_path):
-    kinds = sorted(fixtures.BAD_KINDS)
-    fixtures.make_split(tmp_path, good=3, kinds=kinds)
+    kinds = sorted(image_files.BAD_KINDS)
+    image_files.make_split(tmp_path, good=3, kinds=kinds)
     (tmp_path / "notes.txt").write_text("not an image")
     notes = []
     good, bad = validate.scan_pairs(str(tmp_path), min_size=MIN_SIZE, log=notes.append)
@@ -216,7 +216,7 @@ def test_mixed_folder_stops_with_the_full_list(tmp_path):
 
 
 def test_skip_bad_logs_the_skipped_files_and_goes_on(tmp_path):
-    fixtures.make_split(tmp_path, good=2, kinds=["zero_byte", "odd_width"])
+    image_files.make_split(tmp_path, good=2, kinds=["zero_byte", "odd_width"])
     good, bad = validate.scan_pairs(str(tmp_path), min_size=MIN_SIZE)
     logged = []
     validate.enforce(bad, skip_bad=True, split_name="train", good_count=len(good), log=logged.append)
@@ -226,7 +226,7 @@ def test_skip_bad_logs_the_skipped_files_and_goes_on(tmp_path):
 
 
 def test_all_bad_is_an_error_even_with_skip_bad(tmp_path):
-    fixtures.make_split(tmp_path, good=0, kinds=["zero_byte"])
+    image_files.make_split(tmp_path, good=0, kinds=["zero_byte"])
     good, bad = validate.scan_pairs(str(tmp_path), min_size=MIN_SIZE)
     with pytest.raises(UsageError, match="train has no usable images: all 1 image files are bad:\n  .*zero_byte.jpg"):
         validate.enforce(bad, skip_bad=True, split_name="train", good_count=len(good))
@@ -242,7 +242,7 @@ def test_match_folders_pairs_by_name_without_extension(tmp_path):
     for folder, names in (("a", ["10.jpg", "2.png", "1.jpg"]), ("b", ["1.png", "10.jpeg", "2.jpg"])):
         (tmp_path / folder).mkdir()
         for name in names:
-            fixtures.write_good(tmp_path / folder / name)
+            image_files.write_good(tmp_path / folder / name)
     pairs, bad = validate.match_folders(str(tmp_path / "a"), str(tmp_path / "b"), min_size=MIN_SIZE)
     assert bad == []
     assert [(Path(a).name, Path(b).name) for a, b in pairs] == [("1.jpg", "1.png"), ("2.png", "2.jpg"), ("10.jpg", "10.jpeg")]
@@ -252,9 +252,9 @@ def test_match_folders_lists_unmatched_names(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for index in range(25):
-        fixtures.write_good(tmp_path / "a" / f"{index}.png", width=16, height=16)
-    fixtures.write_good(tmp_path / "b" / "0.png", width=16, height=16)
-    fixtures.write_good(tmp_path / "b" / "extra.png", width=16, height=16)
+        image_files.write_good(tmp_path / "a" / f"{index}.png", width=16, height=16)
+    image_files.write_good(tmp_path / "b" / "0.png", width=16, height=16)
+    image_files.write_good(tmp_path / "b" / "extra.png", width=16, height=16)
     with pytest.raises(UsageError) as raised:
         validate.match_folders(str(tmp_path / "a"), str(tmp_path / "b"), min_size=MIN_SIZE)
     message = str(raised.value)
@@ -267,18 +267,18 @@ def test_match_folders_refuses_ambiguous_names(tmp_path):
     for folder, names in (("a", ["1.jpg", "1.png"]), ("b", ["1.png"])):
         (tmp_path / folder).mkdir()
         for name in names:
-            fixtures.write_good(tmp_path / folder / name)
+            image_files.write_good(tmp_path / folder / name)
     with pytest.raises(UsageError, match="differ only by extension.*1.jpg and 1.png"):
         validate.match_folders(str(tmp_path / "a"), str(tmp_path / "b"), min_size=MIN_SIZE)
 
 
 def test_match_folders_drops_a_pair_with_a_bad_file(tmp_path):
-    fixtures.make_split(tmp_path / "a", good=2)
-    fixtures.make_split(tmp_path / "b", good=1)
+    image_files.make_split(tmp_path / "a", good=2)
+    image_files.make_split(tmp_path / "b", good=1)
     (tmp_path / "b" / "2.jpg").write_bytes(b"")
     # Not paired: an odd width is fine in separate A and B folders.
-    fixtures.write_kind(tmp_path / "a", "odd_width", name="3.png")
-    fixtures.write_kind(tmp_path / "b", "odd_width", name="3.png")
+    image_files.write_kind(tmp_path / "a", "odd_width", name="3.png")
+    image_files.write_kind(tmp_path / "b", "odd_width", name="3.png")
     pairs, bad = validate.match_folders(str(tmp_path / "a"), str(tmp_path / "b"), min_size=MIN_SIZE)
     assert [(Path(a).name, Path(b).name) for a, b in pairs] == [("1.jpg", "1.jpg"), ("3.png", "3.png")]
     assert bad == [validate.BadFile(str(tmp_path / "b" / "2.jpg"), "is empty (0 bytes)")]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tfpix2pix.evaluate import fid
 from tfpix2pix.errors import UsageError
+from tfpix2pix.evaluate import fid
 
 
 def features(seed=0, samples=200, dimensions=4):

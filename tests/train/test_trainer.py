@@ -7,7 +7,7 @@ from tfpix2pix.data import pipeline
 from tfpix2pix.models.discriminator import build_patchgan_discriminator
 from tfpix2pix.models.generator import build_unet_generator
 from tfpix2pix.train.schedule import ConstantThenLinearDecay
-from tfpix2pix.train.trainer import Trainer, per_example_normalization
+from tfpix2pix.train.trainer import per_example_normalization, Trainer
 
 
 def make_trainer(*, dropout=0.5, learning_rate=2e-4, seed=0, norm="instance", merge=False):

@@ -1,0 +1,99 @@
+"""Run resolution: (saved config or none, preset, explicit values) -> the run's config and work dir."""
+
+import dataclasses
+
+import pytest
+
+from tfpix2pix import config as config_lib, workdir as workdir_lib
+from tfpix2pix.errors import UsageError
+from tfpix2pix.train.resolve import RESUME_FIXED_FIELDS, TrainRequest, default_workdir, resolve_config, resolve_run
+
+TINY_SAMPLE = dataclasses.replace(
+    config_lib.preset("tiny"), data=dataclasses.replace(config_lib.preset("tiny").data, dataset="facades-sample"))
+
+
+def test_no_data_flag_means_the_bundled_sample_with_its_preset_and_work_dir():
+    config = resolve_config(None, TrainRequest())
+    assert (config.data.dataset, config.data.direction, config.data.image_size) == ("facades-sample", "BtoA", 128)
+    assert config == config_lib.validate(dataclasses.replace(
+        config_lib.preset("sample"), data=dataclasses.replace(config_lib.preset("sample").data, dataset="facades-sample")))
+    assert default_workdir(TrainRequest()) == "runs/facades-sample"
+
+
+def test_an_official_dataset_brings_its_direction_and_preset():
+    config = resolve_config(None, TrainRequest(dataset="maps"))
+    assert (config.data.dataset, config.data.direction, config.data.image_size) == ("maps", "AtoB", 256)
+    assert config.train.epochs == 200 and config.train.decay_epochs == 100
+    assert default_workdir(TrainRequest(dataset="maps")) == "runs/maps"
+
+
+def test_own_data_is_named_after_its_folder_and_translates_a_to_b():
+    request = TrainRequest(data_dir="/data/my_pairs/", preset="tiny")
+    config = resolve_config(None, request)
+    assert (config.data.dataset, config.data.data_dir, config.data.direction) == ("", "/data/my_pairs/", "AtoB")
+    assert default_workdir(request) == "runs/my_pairs"
+    assert default_workdir(TrainRequest(a_dir="x/photos", b_dir="x/labels")) == "runs/photos"
+    assert default_workdir(TrainRequest(data_dir="d", workdir="elsewhere")) == "elsewhere"
+
+
+def test_epochs_keep_the_presets_share_of_decaying_epochs():
+    config = resolve_config(None, TrainRequest(dataset="facades", epochs=50, steps=None))
+    assert (config.train.epochs, config.train.decay_epochs, config.train.steps) == (50, 25, None)
+
+
+def test_explicit_values_and_assignments_apply_last():
+    request = TrainRequest(preset="tiny", batch_size=2, seed=5, deterministic=True, jit=True, steps=7,
+                           assignments=("model.norm=batch", "train.log_every=3"))
+    config = resolve_config(None, request)
+    assert (config.train.batch_size, config.train.seed, config.train.deterministic, config.train.jit) == (2, 5, True, True)
+    assert (config.train.steps, config.train.log_every, config.model.norm) == (7, 3, "batch")
+
+
+@pytest.mark.parametrize("request_, message", [
+    (TrainRequest(dataset="facades", data_dir="d"), "either --dataset or your own data"),
+    (TrainRequest(dataset="nope"), "unknown dataset 'nope'"),
+    (TrainRequest(preset="nope"), "unknown preset 'nope'"),
+    (TrainRequest(assignments=("model.width=3",)), "unknown key 'model.width'"),
+])
+def test_bad_requests_are_usage_errors_naming_the_input(request_, message):
+    with pytest.raises(UsageError, match=message):
+        resolve_config(None, request_)
+
+
+def test_a_resume_may_change_the_stop_point_intervals_and_learning_rate():
+    config = resolve_config(TINY_SAMPLE, TrainRequest(steps=9, assignments=("train.learning_rate=1e-4",)))
+    assert (config.train.steps, config.train.learning_rate) == (9, 1e-4)
+    assert resolve_config(TINY_SAMPLE, TrainRequest(preset="tiny")) == TINY_SAMPLE
+    # Data flags of a new run are not applied to a saved one: the saved data stays.
+    assert resolve_config(TINY_SAMPLE, TrainRequest(dataset="maps")).data.dataset == "facades-sample"
+
+
+@pytest.mark.parametrize("request_, change", [
+    (TrainRequest(batch_size=2), "train.batch_size: 1 -> 2"),
+    (TrainRequest(seed=7), "train.seed: 0 -> 7"),
+    (TrainRequest(precision="mixed_bfloat16"), "train.precision: 'float32' -> 'mixed_bfloat16'"),
+    (TrainRequest(preset="sample"), "data.image_size: 32 -> 128"),
+    (TrainRequest(direction="AtoB"), "data.direction: 'BtoA' -> 'AtoB'"),
+    (TrainRequest(assignments=("loss.l1_weight=10",)), "loss.l1_weight: 100.0 -> 10.0"),
+])
+def test_a_resume_refuses_what_would_not_continue_the_run(request_, change):
+    with pytest.raises(UsageError, match=f"work dir runs/x holds a run with other settings \\(.*{change}"):
+        resolve_config(TINY_SAMPLE, request_, workdir="runs/x")
+
+
+def test_every_data_model_and_loss_field_is_fixed_on_resume_except_where_data_lives():
+    sections = {"data": config_lib.DataConfig, "model": config_lib.ModelConfig, "loss": config_lib.LossConfig}
+    every_field = {f"{name}.{field.name}" for name, cls in sections.items() for field in dataclasses.fields(cls)}
+    assert every_field - set(RESUME_FIXED_FIELDS) == {"data.data_root", "data.skip_bad"}
+    assert {key for key in RESUME_FIXED_FIELDS if key.startswith("train.")} == {
+        "train.batch_size", "train.seed", "train.precision"}
+
+
+def test_resolve_run_reads_the_saved_config_of_the_work_dir(tmp_path):
+    workdir = str(tmp_path / "run")
+    assert resolve_run(TrainRequest(workdir=workdir, preset="tiny"))[0].data.image_size == 32  # no saved run yet
+    (tmp_path / "run").mkdir()
+    config_lib.save(dataclasses.replace(TINY_SAMPLE, train=dataclasses.replace(TINY_SAMPLE.train, seed=3)),
+                    workdir_lib.config_path(workdir))
+    config, resolved_workdir = resolve_run(TrainRequest(workdir=workdir, steps=5))
+    assert (resolved_workdir, config.train.seed, config.train.steps) == (workdir, 3, 5)

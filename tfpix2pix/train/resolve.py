@@ -1,0 +1,142 @@
+"""Which run a `train` call means: its work dir, and its config from a saved run or a preset plus overrides.
+
+    request = TrainRequest(dataset="maps", steps=1000)
+    config, workdir = resolve_run(request)
+
+The policy lives here, not in the command line, so it is tested without argparse: the dataset
+and the default work dir, how a saved config and a preset combine, the epochs -> lr decay rule,
+and which fields a resume may not change (`RESUME_FIXED_FIELDS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+from tfpix2pix import config as config_lib, workdir as workdir_lib
+from tfpix2pix.data import datasets
+from tfpix2pix.errors import UsageError
+
+# A resume continues the saved run, so these must keep their saved values: they decide the data,
+# the models and the objective; the data order, jitter, dropout masks and the lr schedule are
+# functions of the seed and the batch size; and the optimizers' layout depends on the precision.
+# The rest of `train` (the stop point, intervals, checkpoints kept, strategy, XLA) may change.
+RESUME_FIXED_FIELDS = (
+    "data.dataset", "data.data_dir", "data.a_dir", "data.b_dir", "data.direction", "data.image_size",
+    "data.load_size", "data.flip",
+    "model.generator", "model.base_filters", "model.norm", "model.dropout", "model.resnet_blocks",
+    "model.discriminator_filters", "model.discriminator_layers",
+    "loss.gan_mode", "loss.l1_weight",
+    "train.batch_size", "train.seed", "train.precision",
+)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the caller asked for; None (or False) means "not given": the saved run or the preset decides.
+
+    Attributes mirror the `train` flags; `assignments` are `--set section.field=value` strings,
+    applied last.
+    """
+
+    dataset: str | None = None
+    data_dir: str | None = None
+    a_dir: str | None = None
+    b_dir: str | None = None
+    data_root: str | None = None
+    direction: str | None = None
+    skip_bad: bool = False
+    workdir: str | None = None
+    preset: str | None = None
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    seed: int | None = None
+    deterministic: bool = False
+    strategy: str | None = None
+    tpu: str | None = None
+    precision: str | None = None
+    jit: bool = False
+    keep_checkpoints: int | None = None
+    keep_every: int | None = None
+    assignments: tuple[str, ...] = ()
+
+    @property
+    def custom_data(self) -> bool:
+        return bool(self.data_dir or self.a_dir or self.b_dir)
+
+
+def _dataset(request: TrainRequest) -> str | None:
+    """The official dataset the request names (facades-sample when no data is given), or None for own data."""
+    if request.dataset and request.custom_data:
+        raise UsageError("give either --dataset or your own data (--data-dir, or --a-dir with --b-dir), not both")
+    if request.dataset and request.dataset not in datasets.REGISTRY:
+        raise UsageError(f"unknown dataset {request.dataset!r}; known: {', '.join(datasets.REGISTRY)}")
+    return request.dataset or (None if request.custom_data else datasets.SAMPLE_NAME)
+
+
+def default_workdir(request: TrainRequest) -> str:
+    """`runs/<dataset>`, or `runs/<own data folder's name>`, unless the request names one."""
+    if request.workdir:
+        return request.workdir
+    name = _dataset(request) or os.path.basename(os.path.normpath(request.data_dir or request.a_dir or "custom"))
+    return os.path.join("runs", name)
+
+
+def resolve_config(saved: config_lib.Config | None, request: TrainRequest, *, workdir: str = "") -> config_lib.Config:
+    """The config of the run: `saved` (a resume) or the preset, then the request's explicit values.
+
+    Raises:
+        UsageError: conflicting data flags, an unknown name or value, or a resume that would
+            change one of `RESUME_FIXED_FIELDS` (the message lists each change).
+    """
+    dataset = _dataset(request)
+    base = config_lib.preset(request.preset or (datasets.REGISTRY[dataset].preset if dataset else "facades"))
+    config = saved or base
+    if saved is not None and request.preset:  # An explicit preset on resume must agree with the saved run.
+        config = dataclasses.replace(saved, model=base.model, loss=base.loss, data=dataclasses.replace(
+            saved.data, image_size=base.data.image_size, load_size=base.data.load_size))
+    data_fields: dict = {}
+    if saved is None:
+        data_fields = {"dataset": dataset or "", "data_dir": request.data_dir, "a_dir": request.a_dir,
+                       "b_dir": request.b_dir, "direction": datasets.REGISTRY[dataset].direction if dataset else "AtoB"}
+    data_fields.update(_given(request, "data_root", "direction"))
+    if request.skip_bad:
+        data_fields["skip_bad"] = True
+    train_fields = _given(request, "batch_size", "seed", "strategy", "tpu", "precision", "keep_checkpoints",
+                          "keep_every", "steps")
+    train_fields.update({flag: True for flag in ("deterministic", "jit") if getattr(request, flag)})
+    if request.epochs is not None:
+        # --epochs N keeps the preset's proportion of decaying epochs (the paper's 100 + 100, §3.3).
+        train_fields.update(epochs=request.epochs, steps=None,
+                            decay_epochs=round(request.epochs * base.train.decay_epochs / base.train.epochs))
+    config = dataclasses.replace(
+        config, data=dataclasses.replace(config.data, **data_fields),
+        train=dataclasses.replace(config.train, **train_fields),
+    )
+    config = config_lib.validate(config_lib.override(config, list(request.assignments)))
+    if saved is not None:
+        changed = [f"{key}: {_field(saved, key)!r} -> {_field(config, key)!r}"
+                   for key in RESUME_FIXED_FIELDS if _field(saved, key) != _field(config, key)]
+        if changed:
+            raise UsageError(f"work dir {workdir} holds a run with other settings ({'; '.join(changed)}); "
+                             "resume without them or use a new --workdir")
+    return config
+
+
+def resolve_run(request: TrainRequest) -> tuple[config_lib.Config, str]:
+    """(config, work dir) of the run `request` means, reading the work dir's saved config when there is one."""
+    workdir = default_workdir(request)
+    saved = workdir_lib.load_config(workdir) if workdir_lib.has_config(workdir) else None
+    return resolve_config(saved, request, workdir=workdir), workdir
+
+
+def _given(request: TrainRequest, *names: str) -> dict:
+    """{name: value} for the request's attributes among `names` that were given (not None)."""
+    return {name: getattr(request, name) for name in names if getattr(request, name) is not None}
+
+
+def _field(config: config_lib.Config, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
