@@ -1,4 +1,4 @@
-"""How much faster LiteRT runs one int8 convolution than the same float32 one, on this CPU (issue 7).
+"""How much faster LiteRT runs one int8 convolution than the same float32 one, on this CPU.
 
 The int8 target (at most half of fp32's time per generator image) assumes int8 convolutions at
 least twice as fast as float32 ones. This converts single convolutions of the U-Net's shapes to

@@ -1,14 +1,18 @@
-"""Speed side by side with the PyTorch reference (issue 7): `tfpix2pix bench` and the reference's `bench`.
+"""Speed side by side with a PyTorch reference: `tfpix2pix bench` and the reference's `bench`.
 
 Runs the two benchmarks alternately (ours, reference, ours, reference, ...) as subprocesses on the
 same machine, same image size, instance norm for both, then writes a markdown table of medians,
 ratios of medians and the targets. Absolute numbers on shared machines drift from run to run;
 alternating the two puts both under the same drift, so quote the ratios.
 
-    python benchmarks/side_by_side.py                      # 3 rounds at 256, rewrites docs/PERFORMANCE.md's section
-    python benchmarks/side_by_side.py --size 64 --rounds 1 --out /tmp/side_by_side.md
+    python benchmarks/side_by_side.py --reference PATH     # 3 rounds at 256, rewrites docs/PERFORMANCE.md's section
+    python benchmarks/side_by_side.py --reference PATH --size 64 --rounds 1 --out /tmp/side_by_side.md
 
-The reference is skipped, with a note in the table, when `--torch-python` cannot import torch.
+The reference is a PyTorch pix2pix reference script with a `bench` command that prints one JSON
+line. Its path comes from `--reference PATH`, or else from the environment variable
+TFPIX2PIX_REFERENCE; without either, or when the file does not exist, the script stops with an
+error. The reference is skipped, with a note in the table, when `--torch-python` cannot import
+torch.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_REFERENCE = os.path.join(os.path.dirname(REPO), "shared", "reference", "torch_pix2pix.py")
+REFERENCE_VARIABLE = "TFPIX2PIX_REFERENCE"  # The reference script's path when --reference is not given.
 DEFAULT_TORCH_PYTHON = "/tmp/torch-ref/bin/python" if os.path.exists("/tmp/torch-ref/bin/python") else "python3"
 DEFAULT_OUT = os.path.join(REPO, "docs", "PERFORMANCE.md")
 START, END = "<!-- side-by-side:start -->", "<!-- side-by-side:end -->"
@@ -188,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="Python with tfpix2pix installed (default: this one)")
     parser.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON,
                         help=f"Python with torch for the reference (default: {DEFAULT_TORCH_PYTHON})")
-    parser.add_argument("--reference", default=DEFAULT_REFERENCE, help="torch_pix2pix.py (default: %(default)s)")
+    parser.add_argument("--reference", default=os.environ.get(REFERENCE_VARIABLE), metavar="PATH",
+                        help=f"the PyTorch pix2pix reference script (default: ${REFERENCE_VARIABLE})")
     parser.add_argument("--out", default=DEFAULT_OUT, help="markdown file whose side-by-side section is replaced "
                         "(created if missing; default: docs/PERFORMANCE.md); '-' for stdout only")
     parser.add_argument("--raw", help="also write every round's JSON results to this file")
@@ -196,10 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if not args.reference or not os.path.isfile(args.reference):
+        found = "no reference script given" if not args.reference else f"reference script {args.reference} not found"
+        parser.error(f"{found}: pass --reference PATH or set {REFERENCE_VARIABLE} to the PyTorch pix2pix "
+                     "reference script")
 
     torch, skip_note = torch_version(args.torch_python)
-    if torch and not os.path.isfile(args.reference):
-        torch, skip_note = None, f"reference script {args.reference} not found"
     if skip_note:
         skip_note = f"reference skipped: {skip_note}"
         print(skip_note, file=sys.stderr)

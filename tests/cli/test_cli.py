@@ -93,6 +93,7 @@ def test_bad_training_files_stop_the_run_by_name_or_are_skipped_with_skip_bad(tm
     assert "done: step 2/2" in out
 
 
+@pytest.mark.slow  # the real command in a subprocess
 def test_offline_download_fails_fast_with_the_ways_out(tmp_path):
     result = run_cli("train", "--dataset", "maps", "--data-root", tmp_path / "data", "--workdir", tmp_path / "run",
                      env={"TFPIX2PIX_DATASET_MIRROR": "http://127.0.0.1:9/datasets"}, timeout=60)
@@ -101,12 +102,14 @@ def test_offline_download_fails_fast_with_the_ways_out(tmp_path):
     assert not (tmp_path / "data" / "maps").exists()
 
 
+@pytest.mark.slow  # the real command in a subprocess
 def test_datasets_lists_official_sets(tmp_path):
     result = run_cli("datasets", "--data-root", tmp_path, check=True, timeout=60)
     for name in ("facades", "maps", "cityscapes", "edges2shoes", "edges2handbags", "night2day", "facades-sample"):
         assert name in result.stdout
 
 
+@pytest.mark.slow  # the real command in a subprocess
 def test_train_resume_test_and_evaluate_end_to_end(tmp_path):
     workdir = tmp_path / "run"
     first = run_cli("train", "--preset", "tiny", "--steps", "12", "--workdir", workdir,

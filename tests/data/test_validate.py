@@ -67,6 +67,7 @@ def test_odd_width_is_fine_when_not_paired(tmp_path):
     assert validate.check_image(str(path), paired=False, min_size=MIN_SIZE) is None
 
 
+@pytest.mark.slow  # a subprocess as another user
 def test_unreadable_file_is_reported(tmp_path):
     # Root reads a chmod 000 file anyway, so as root the check runs in a child process that drops
     # to the "nobody" user after its imports (Python's own files may not be readable by nobody).

@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from tests.cli_run import run_cli
+
+pytestmark = pytest.mark.slow  # the real command in a subprocess
 
 
 def test_bench_quick_json_schema():

@@ -25,6 +25,8 @@ from PIL import Image
 from tests.paths import REPO
 from tfpix2pix.evaluate import report
 
+pytestmark = pytest.mark.slow  # a real headless browser
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = REPO / "test-artifacts"

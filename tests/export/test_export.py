@@ -70,6 +70,7 @@ def test_signatures_have_named_inputs_and_outputs(loaded):
     assert list(translate.structured_outputs) == ["images"]
 
 
+@pytest.mark.slow  # saved_model_cli in a subprocess
 def test_saved_model_cli_lists_both_signatures(exported):
     result = subprocess.run(
         [str(VENV_BIN / "saved_model_cli"), "show", "--all", "--dir", exported.result.saved_model],

@@ -313,6 +313,7 @@ def test_predict_command_skips_bad_files_by_name_and_exits_1(exported, tmp_path,
         assert output_size(out / (Path(name).stem + ".png")) == size
 
 
+@pytest.mark.slow  # the real command in a subprocess
 def test_predict_process_survives_bad_files_without_a_traceback(exported, tmp_path):
     bad = write_bad_files(tmp_path / "in")
     write_good_files(tmp_path / "in")

@@ -23,6 +23,8 @@ from tests.paths import REPO
 from tfpix2pix.errors import UsageError
 from tfpix2pix.train import strategy as strategy_lib
 
+pytestmark = pytest.mark.slow  # real worker processes and logical devices
+
 CHILD_TIMEOUT_SECONDS = 240
 
 MIRRORED_CHILD = textwrap.dedent("""
@@ -122,7 +124,6 @@ def _assert_same_weights(first: str, second: str, *, atol: float) -> None:
         np.testing.assert_allclose(left[name], right[name], atol=atol, rtol=rtol, err_msg=name)
 
 
-@pytest.mark.slow
 def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
     result = _run_child(MIRRORED_CHILD, tmp_path)
     lines = [line for line in result.stdout.splitlines() if line.startswith("REPORT ")]
@@ -207,7 +208,6 @@ def _train_two_workers(tmp_path, run: str, steps: int) -> list[tuple[int, str, s
     return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs)]
 
 
-@pytest.mark.slow
 def test_two_workers_train_identically_only_the_chief_keeps_files_and_both_resume(tmp_path):
     workdir = tmp_path / "run"
     for steps in (3, 4):
@@ -227,7 +227,6 @@ def test_two_workers_train_identically_only_the_chief_keeps_files_and_both_resum
     ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("victim", [1, 0], ids=["kill-worker", "kill-chief"])
 def test_a_killed_worker_stops_the_other_with_one_clear_line(tmp_path, victim):
     workdir = tmp_path / "run"

@@ -20,6 +20,8 @@ from tests.paths import REPO
 from tfpix2pix import cli
 from tfpix2pix.inference import restore
 
+pytestmark = pytest.mark.slow  # real processes killed, filled disks, resumed
+
 # 64x64 with 16 filters: slow enough (a few steps per second) to be killed at a chosen moment.
 SLOW_TINY = ["--preset", "tiny", "--set", "data.image_size=64", "--set", "data.load_size=72",
              "--set", "model.base_filters=16", "--set", "model.discriminator_filters=16"]

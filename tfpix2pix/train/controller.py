@@ -6,10 +6,11 @@ constructor; `train(until_step)` runs to a global step. Every interval is decide
 
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -70,7 +71,9 @@ class Controller:
         state: trainer, checkpoint, global step and lr schedule (`build.build_training`).
         train_config: the intervals (log_every, sample_every, save_every) and what to keep.
         places: where this worker writes and restores from (`checkpoints.destinations`).
-        batches: `batches(epoch, start_step)` -> the distributed batches of one epoch from a step.
+        dataset: `dataset(epoch=, start_step=, num_pipelines=, pipeline_index=)` -> one input
+            pipeline's share of an epoch's training batches from a step (`pipeline.training_dataset`
+            with the run's data settings bound).
         steps_per_epoch: global steps per epoch.
         total_steps: the run's last step, at which every interval fires.
         sample_batch: the fixed pairs of the sample grids, or None (a non-chief worker draws none).
@@ -85,7 +88,7 @@ class Controller:
         state: TrainingState,
         train_config: config_lib.TrainConfig,
         places: checkpoints.Destinations,
-        batches: Callable[[int, int], Iterable],
+        dataset: Callable[..., tf.data.Dataset],
         steps_per_epoch: int,
         total_steps: int,
         sample_batch,
@@ -96,7 +99,7 @@ class Controller:
         self.state = state
         self.train_config = train_config
         self.places = places
-        self.batches = batches
+        self.dataset = dataset
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = total_steps
         self.sample_batch = sample_batch
@@ -126,7 +129,7 @@ class Controller:
                 self.state.step, lambda: self.last_saved, self.workers):
             while self.step < until_step:
                 epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
-                for inputs in self.batches(epoch, in_epoch):
+                for inputs in self._batches(epoch, in_epoch):
                     if self.step >= until_step:
                         break
                     current = self._train_step(inputs)
@@ -144,6 +147,12 @@ class Controller:
         self.writer.flush()
         return Progressed(step=self.step, losses=self._losses, images_per_second=self._rate,
                           checkpoint=self.last_saved)
+
+    def _batches(self, epoch: int, start_step: int):
+        """The distributed batches of `epoch` from its step `start_step` (a function of the seed only)."""
+        one_epoch = functools.partial(self.dataset, epoch=epoch, start_step=start_step)
+        return strategy_lib.distribute(self.state.trainer.strategy, one_epoch,
+                                       global_batch_size=self.train_config.batch_size)
 
     def _train_step(self, inputs) -> int:
         """One step, then whatever falls due at the new step; returns it."""

@@ -82,7 +82,10 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
             state = build.build_training(config, strategy=strategy, steps_per_epoch=per_epoch)
             controller = Controller(
                 state=state, train_config=train_config, places=places,
-                batches=functools.partial(_epoch_batches, strategy, train_sources, config),
+                dataset=functools.partial(
+                    pipeline.training_dataset, train_sources, direction=data_config.direction,
+                    image_size=data_config.image_size, load_size=data_config.load_size, flip=data_config.flip,
+                    seed=train_config.seed, global_batch_size=train_config.batch_size),
                 steps_per_epoch=per_epoch, total_steps=total_steps,
                 sample_batch=samples.sample_batch(data_config, train_sources, log) if places.samples else None,
                 workers=workers, workdir=workdir, log=log,
@@ -96,13 +99,3 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
         samples=workdir_lib.samples_dir(workdir), logs=workdir_lib.logs_dir(workdir),
     )
 
-
-def _epoch_batches(strategy, train_sources: list, config: config_lib.Config, epoch: int, start_step: int):
-    """The distributed batches of `epoch` from its step `start_step` (a function of the seed only)."""
-    data_config, train_config = config.data, config.train
-    make_dataset = functools.partial(
-        pipeline.training_dataset, train_sources, direction=data_config.direction,
-        image_size=data_config.image_size, load_size=data_config.load_size, flip=data_config.flip,
-        seed=train_config.seed, epoch=epoch, start_step=start_step, global_batch_size=train_config.batch_size,
-    )
-    return strategy_lib.distribute(strategy, make_dataset, global_batch_size=train_config.batch_size)
