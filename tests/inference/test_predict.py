@@ -96,3 +96,29 @@ def test_predict_is_deterministic_by_default_and_seeded_when_stochastic(trained_
     np.testing.assert_array_equal(outputs["a"], outputs["b"])
     np.testing.assert_array_equal(outputs["s1"], outputs["s1again"])
     assert np.abs(outputs["s1"] - outputs["s2"]).max() > 0
+
+
+def test_predict_never_writes_over_its_inputs_and_replaces_outputs_only_when_asked(trained_workdir, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.jpg"):
+        Image.fromarray(np.random.default_rng(2).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(photos / name)
+    before = {path.name: path.read_bytes() for path in photos.iterdir()}
+    # --out equal to the input folder: a.png would be its own output.
+    for flags in ([], ["--overwrite"]):
+        assert predict("--model", trained_workdir, photos, "--out", photos, *flags) == 2
+        error = capsys.readouterr().err
+        assert "would write over input images of this call" in error and "a.png" in error and "Traceback" not in error
+    assert {path.name: path.read_bytes() for path in photos.iterdir()} == before  # nothing written or replaced
+    # Inside the input folder is fine when no output has an input's path: b.jpg -> b.png.
+    assert predict("--model", trained_workdir, photos / "b.jpg", "--out", photos) == 0
+    assert (photos / "b.png").is_file() and (photos / "b.jpg").read_bytes() == before["b.jpg"]
+    # An existing output is kept unless --overwrite.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"the user's own file")
+    assert predict("--model", trained_workdir, photos / "a.png", "--out", out) == 2
+    assert "already holds 1 of the outputs" in capsys.readouterr().err
+    assert (out / "a.png").read_bytes() == b"the user's own file"
+    assert predict("--model", trained_workdir, photos / "a.png", "--out", out, "--overwrite") == 0
+    assert Image.open(out / "a.png").size == (32, 32)

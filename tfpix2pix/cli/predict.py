@@ -30,6 +30,8 @@ def add_parser(subparsers) -> None:
                         help="images of the same size per batch (default 4)")
     parser.add_argument("--max-side", type=positive_int, default=4096, metavar="PX",
                         help="refuse images with a side over PX, before decoding (default 4096)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs that already exist in --out (an input is never replaced)")
     parser.set_defaults(handler=run_predict)
 
 
@@ -43,7 +45,7 @@ def run_predict(args) -> int:
           f"{'stochastic (dropout on), seed ' + str(args.seed) if args.stochastic else 'deterministic (dropout off)'}")
     written, problems = predict.predict(
         runner, args.inputs, args.out, resize=args.resize, stochastic=args.stochastic, seed=args.seed,
-        batch_size=args.batch_size, max_side=args.max_side,
+        batch_size=args.batch_size, max_side=args.max_side, overwrite=args.overwrite,
     )
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)

@@ -33,6 +33,32 @@ def expand_inputs(patterns: list[str]) -> tuple[list[str], list[str]]:
     return paths, problems
 
 
+def output_path(out_dir: str, input_path: str) -> str:
+    """Where the output of `input_path` goes: `<out_dir>/<input name>.png`."""
+    return os.path.join(out_dir, os.path.splitext(os.path.basename(input_path))[0] + ".png")
+
+
+def check_outputs(paths: list[str], out_dir: str, *, overwrite: bool) -> None:
+    """Refuses, before anything is written, outputs that would replace an input of this call, and
+    (without `overwrite`) outputs that would replace existing files.
+
+    An --out inside or equal to an input folder is fine as long as no output has an input's path:
+    outputs are named `<input name>.png`, so `photos/a.jpg` -> `photos/a.png` is allowed, while
+    `photos/a.png` -> `photos/a.png` is not.
+    """
+    inputs = {os.path.realpath(path) for path in paths}
+    clashes = [path for path in paths if os.path.realpath(output_path(out_dir, path)) in inputs]
+    if clashes:
+        shown = ", ".join(clashes[:3]) + (f" and {len(clashes) - 3} more" if len(clashes) > 3 else "")
+        raise UsageError(f"--out {out_dir} would write over input images of this call ({shown}: outputs are named "
+                         "<input name>.png); nothing was written: choose an --out that holds none of the inputs")
+    existing = [output_path(out_dir, path) for path in paths if os.path.lexists(output_path(out_dir, path))]
+    if existing and not overwrite:
+        shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        raise UsageError(f"--out {out_dir} already holds {len(existing)} of the outputs ({shown}); nothing was "
+                         "written: pass --overwrite to replace them, or choose another --out")
+
+
 def _load(path: str, *, min_side: int, max_side: int) -> tuple[np.ndarray | None, str | None]:
     reason = validate.check_image(path, paired=False, min_size=min_side, max_side=max_side)
     if reason is not None:
@@ -50,6 +76,7 @@ def predict(
     seed: int = 0,
     batch_size: int = 4,
     max_side: int = 4096,
+    overwrite: bool = False,
     log=print,
 ) -> tuple[list[str], list[str]]:
     """Translates every input image and writes `<out_dir>/<input name>.png`.
@@ -58,21 +85,26 @@ def predict(
     output cropped back (any size and aspect ratio); with `resize`, images are resized to the
     training size and the output back to the input size. Images of the same size share batches.
 
+    No output replaces an input of the call; existing outputs are replaced only with `overwrite`.
+
     Returns:
         (written paths, problems): problems name each skipped input and why.
     """
     paths, problems = expand_inputs(inputs)
     if not paths and not problems:
         raise UsageError("no input images given")
+    names: dict[str, str] = {}
+    for path in paths:
+        name = os.path.basename(output_path(out_dir, path))
+        if name in names:
+            problems.append(f"{path}: same output name {name} as {names[name]} (skipped)")
+        else:
+            names[name] = path
+    check_outputs(list(names.values()), out_dir, overwrite=overwrite)
     # Reflect padding grows any side from minimum_side up to the model's multiple (§ any-size inference).
     min_side = 1 if resize else translation.minimum_side(runner.multiple)
     by_size: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = defaultdict(list)
-    names: dict[str, str] = {}
-    for path in paths:
-        name = os.path.splitext(os.path.basename(path))[0] + ".png"
-        if name in names:
-            problems.append(f"{path}: same output name {name} as {names[name]} (skipped)")
-            continue
+    for path in names.values():
         pixels, reason = _load(path, min_side=min_side, max_side=max_side)
         if reason is not None:
             if "smaller than" in reason:
@@ -80,7 +112,6 @@ def predict(
                           "or use --resize)"
             problems.append(f"{path}: {reason}")
             continue
-        names[name] = path
         by_size[pixels.shape[:2]].append((path, pixels))
     written = []
     for (height, width), group in by_size.items():
@@ -93,7 +124,7 @@ def predict(
             if resize:
                 generated = tf.image.resize(generated, [height, width], method="bicubic")
             for (path, _), picture in zip(chunk, pipeline.to_uint8(generated).numpy()):
-                target = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
+                target = output_path(out_dir, path)
                 images.save_png(target, picture)
                 written.append(target)
                 log(f"{path} -> {target}")
