@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import pytest
 
@@ -53,3 +54,46 @@ def test_model_arguments_unpack_the_config_for_the_builders():
     assert config_lib.generator_arguments(config) == {
         "kind": "resnet9", "image_size": 32, "base_filters": 8, "norm": "batch", "dropout": 0.5, "resnet_blocks": 9}
     assert config_lib.discriminator_arguments(config) == {"base_filters": 8, "num_layers": 3, "norm": "batch"}
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("train.seed=4294967296", "train.seed must be below 2\\*\\*32"),
+    ("model.discriminator_layers=4", "model.discriminator_layers=4 needs data.image_size of at least 64"),
+    ("model.discriminator_layers=8", "needs data.image_size of at least 1024"),
+])
+def test_values_that_would_fail_later_are_refused_up_front(assignment, message):
+    with pytest.raises(UsageError, match=message):
+        config_lib.validate(config_lib.override(config_lib.preset("tiny"), [assignment]))
+    config_lib.validate(config_lib.override(config_lib.preset("tiny"), ["train.seed=4294967295"]))
+    config_lib.validate(config_lib.override(config_lib.preset("facades"), ["model.discriminator_layers=5"]))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("batch_size", "2", "train.batch_size must be a int, got '2'"),
+    ("deterministic", 1, "train.deterministic must be a bool, got 1"),
+    ("seed", True, "train.seed must be a int, got True"),
+    ("keep_every", "often", "train.keep_every must be a int or null, got 'often'"),
+    ("learning_rate", None, "train.learning_rate must be a float, got None"),
+])
+def test_every_field_has_its_type_checked(field, value, message):
+    config = dataclasses.replace(config_lib.preset("tiny"),
+                                 train=dataclasses.replace(config_lib.preset("tiny").train, **{field: value}))
+    with pytest.raises(UsageError, match=re.escape(message)):
+        config_lib.validate(config)
+
+
+@pytest.mark.parametrize("contents, message", [
+    (b"[1, 2]", "must hold a JSON object of sections"),
+    (b'{"train": 3}', "must hold a JSON object of sections"),
+    (b'{"train": {"seed": 1', "is not valid JSON"),
+    (b'{"train": {"seed": "\xff\xfe"}}', "is not UTF-8 text"),
+    (b'{"train": {"sed": 1}}', "is not a valid tfpix2pix config .*sed"),
+    (b'{"train": {"seed": 99999999999999999999}}', "train.seed must be below 2\\*\\*32"),
+    (b'{"train": {"batch_size": "4"}}', "train.batch_size must be a int"),
+])
+def test_a_damaged_saved_config_is_one_message_naming_the_file_and_left_as_it_is(tmp_path, contents, message):
+    path = tmp_path / "config.json"
+    path.write_bytes(contents)
+    with pytest.raises(UsageError, match=f"{re.escape(str(path))}.*{message}.*left as it is"):
+        config_lib.load(str(path))
+    assert path.read_bytes() == contents

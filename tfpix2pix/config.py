@@ -182,8 +182,31 @@ def override(config: Config, assignments: list[str]) -> Config:
     return config
 
 
+SEED_LIMIT = 2**32  # Keras and NumPy seeding take seeds below 2**32.
+_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+
+
+def _check_types(config: Config) -> None:
+    """Every field holds a value of its annotated type (bool is not taken for a number)."""
+    for section in dataclasses.fields(config):
+        for item in dataclasses.fields(getattr(config, section.name)):
+            value = getattr(getattr(config, section.name), item.name)
+            annotation = str(item.type)
+            if value is None and "None" in annotation:
+                continue
+            expected = _TYPES[annotation.replace(" | None", "")]
+            if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+                raise UsageError(f"{section.name}.{item.name} must be a {annotation.replace(' | None', '')}"
+                                 f"{' or null' if 'None' in annotation else ''}, got {value!r}")
+
+
 def validate(config: Config) -> Config:
-    """Checks ranges and choices; raises `UsageError` naming the field and the bad value."""
+    """Checks types, ranges, choices and the architecture against the image size.
+
+    Raises:
+        UsageError: naming the field and the bad value.
+    """
+    _check_types(config)
     data, model, loss, train = config.data, config.model, config.loss, config.train
     choices = [
         ("data.direction", data.direction, DIRECTIONS),
@@ -214,8 +237,17 @@ def validate(config: Config) -> Config:
     for key, value, minimum in minimums:
         if value < minimum:
             raise UsageError(f"{key} must be at least {minimum}, got {value}")
+    if train.seed >= SEED_LIMIT:
+        raise UsageError(f"train.seed must be below 2**32 ({SEED_LIMIT}), got {train.seed}")
     if data.image_size & (data.image_size - 1):
         raise UsageError(f"data.image_size must be a power of two (the U-Net halves it down to 1x1), got {data.image_size}")
+    # §3.2.2: each of the PatchGAN's stride-2 layers halves the image; its last two 4x4 convolutions
+    # (stride 1, padding 1) then need at least 3x3 to leave one patch logit.
+    if model.discriminator_layers and data.image_size // 2**model.discriminator_layers < 3:
+        smallest = 3 * 2**model.discriminator_layers
+        smallest = 1 << (smallest - 1).bit_length()
+        raise UsageError(f"model.discriminator_layers={model.discriminator_layers} needs data.image_size of at least "
+                         f"{smallest} (each stride-2 layer halves the image), got {data.image_size}")
     if data.load_size < data.image_size:
         raise UsageError(f"data.load_size must be at least data.image_size ({data.image_size}), got {data.load_size}")
     if train.decay_epochs > train.epochs:
@@ -259,11 +291,24 @@ def save(config: Config, path: str) -> None:
 
 
 def load(path: str) -> Config:
+    """Reads and checks a saved config; any fault is one `UsageError` naming the file, which is left as it is."""
     if not os.path.isfile(path):
         raise UsageError(f"no config.json at {path}: is this a tfpix2pix work dir?")
+    keep = "the file was left as it is: restore it from a backup, or train in a new --workdir"
     try:
-        with open(path) as file:
+        with open(path, encoding="utf-8") as file:
             values = json.load(file)
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not UTF-8 text (byte {error.start}); {keep}") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); "
+                         f"{keep}") from None
+    if not isinstance(values, dict) or not all(isinstance(section, dict) for section in values.values()):
+        raise UsageError(f"{path} must hold a JSON object of sections (data, model, loss, train), "
+                         f"got {type(values).__name__}; {keep}")
+    try:
         return validate(Config.from_dict(values))
-    except (json.JSONDecodeError, TypeError) as error:
-        raise UsageError(f"{path} is not a valid tfpix2pix config: {error}") from None
+    except TypeError as error:  # an unknown field: the dataclass constructor names it
+        raise UsageError(f"{path} is not a valid tfpix2pix config ({error}); {keep}") from None
+    except UsageError as error:
+        raise UsageError(f"{path}: {error}; {keep}") from None

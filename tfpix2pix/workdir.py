@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
+import json
 import os
+import re
+import socket
 import tempfile
 
 import tensorflow as tf
@@ -14,6 +20,9 @@ CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"
 SAMPLES = "samples"
+LOCK_FILE = ".lock"
+INDEX_FILE = "checkpoint"  # the small text index tf.train.CheckpointManager keeps
+_CHECKPOINT_INDEX = re.compile(r"ckpt-(\d+)\.index")
 
 
 def make_writable_folder(path: str, flag: str) -> None:
@@ -56,33 +65,125 @@ def checkpoint_step(path: str) -> int:
     return int(path.rsplit("-", 1)[-1])
 
 
+def latest_step(directory: str) -> int:
+    """The step of the newest checkpoint in `directory` (0 when there is none), from the index or the files."""
+    paths, _ = checkpoint_paths(directory, log=lambda *_: None)
+    return checkpoint_step(paths[-1]) if paths else 0
+
+
 def load_config(workdir: str) -> config_lib.Config:
     if not os.path.isdir(workdir):
         raise UsageError(f"work dir {workdir} does not exist")
     return config_lib.load(config_path(workdir))
 
 
-def restore_latest(checkpoint: tf.train.Checkpoint, directory: str, *, partial: bool = False, log=print) -> str | None:
+@contextlib.contextmanager
+def lock(workdir: str):
+    """Holds an exclusive lock on `<workdir>/.lock` for the block: one `train` per work dir.
+
+    The lock is the operating system's (flock), so it ends with the process, even on SIGKILL:
+    nothing is left to clean up. The file records the holder for the next one's message.
+
+    Raises:
+        UsageError: another process holds it; the message names its pid, host and start time.
+    """
+    path = os.path.join(workdir, LOCK_FILE)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(descriptor)
+            raise UsageError(f"work dir {workdir} is in use by another train (pid {holder.get('pid', '?')} on "
+                             f"{holder.get('host', '?')}, started {holder.get('started', '?')}): wait for it to end, "
+                             "or use another --workdir") from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                          "started": datetime.datetime.now().isoformat(timespec="seconds")}).encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _read_holder(descriptor: int) -> dict:
+    try:
+        holder = json.loads(os.pread(descriptor, 4096, 0) or b"{}")
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def checkpoints_on_disk(directory: str) -> list[str]:
+    """The `ckpt-<step>` checkpoints in `directory` whose index and data files exist, oldest first."""
+    if not os.path.isdir(directory):
+        return []
+    names = set(os.listdir(directory))
+    steps = sorted(int(match.group(1)) for match in map(_CHECKPOINT_INDEX.fullmatch, names)
+                   if match and any(name.startswith(f"ckpt-{match.group(1)}.data-") for name in names))
+    return [os.path.join(directory, f"ckpt-{step}") for step in steps]
+
+
+def _listed_checkpoints(directory: str) -> list[str] | None:
+    """The checkpoints the index lists, or None when the index is missing, empty or damaged."""
+    try:
+        state = tf.train.get_checkpoint_state(directory)
+    except (ValueError, UnicodeDecodeError, tf.errors.OpError):  # empty: ValueError; binary junk: UnicodeDecodeError
+        return None
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    return paths or None
+
+
+def checkpoint_paths(directory: str, *, log=print) -> tuple[list[str], bool]:
+    """(checkpoints oldest first, whether they were found on disk because the index is unusable).
+
+    The work dir is the truth, not its index: when the index is missing, empty or damaged while
+    `ckpt-*` files are there, those files are used, and one line says so.
+    """
+    listed = _listed_checkpoints(directory)
+    if listed is not None:
+        return listed, False
+    found = checkpoints_on_disk(directory)
+    if found:
+        index = os.path.join(directory, INDEX_FILE)
+        condition = ("missing" if not os.path.exists(index) else "empty" if os.path.getsize(index) == 0
+                     else "damaged")
+        log(f"note: the checkpoint index {index} is {condition}; using the {len(found)} checkpoint(s) on disk "
+            f"(newest: {os.path.basename(found[-1])})")
+    return found, bool(found)
+
+
+def restore_latest(
+    checkpoint: tf.train.Checkpoint, directory: str, *, partial: bool = False, repair: bool = False, log=print,
+) -> str | None:
     """Restores the newest loadable checkpoint in `directory`; a damaged one is skipped with a warning.
 
     Args:
         checkpoint: what to restore into.
         directory: a CheckpointManager folder.
         partial: `checkpoint` holds part of what was saved (e.g. the generator alone).
+        repair: rewrite an unusable index from the checkpoints on disk (only the run's one writer does).
         log: where the warnings go.
 
     Returns:
         The restored checkpoint's path, or None if `directory` holds none.
 
     Raises:
-        UsageError: checkpoints are listed but none of them loads.
+        UsageError: checkpoints exist but none of them loads.
     """
-    state = tf.train.get_checkpoint_state(directory)
-    paths = list(state.all_model_checkpoint_paths) if state else []
-    for path in reversed(paths):
+    paths, from_disk = checkpoint_paths(directory, log=log)
+    for position in reversed(range(len(paths))):
+        path = paths[position]
         try:
             status = checkpoint.restore(path)
             (status.expect_partial() if partial else status).assert_existing_objects_matched()
+            if from_disk and repair:
+                # With their files' times, so tf.train.CheckpointManager manages (and rotates) them again.
+                kept = paths[: position + 1]
+                times = [os.path.getmtime(f"{kept_path}.index") for kept_path in kept]
+                tf.compat.v1.train.update_checkpoint_state(
+                    directory, path, all_model_checkpoint_paths=kept, all_model_checkpoint_timestamps=times,
+                    last_preserved_timestamp=min(times) - 1)
+                log(f"note: rewrote the checkpoint index of {directory} (latest: {os.path.basename(path)})")
             return path
         except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:  # IndexError: truncated data
             log(f"warning: checkpoint {path} is damaged ({type(error).__name__}); trying the previous one")

@@ -1,6 +1,7 @@
 """The command line: usage errors (exit 2, one line, no traceback), train/resume, test, evaluate."""
 
 import json
+import shutil
 
 import pytest
 
@@ -150,3 +151,40 @@ def test_a_bad_val_split_does_not_stop_training(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "note: sample grids use training pairs, as the val split cannot be used" in out
     assert list((tmp_path / "run" / "samples").glob("step_*.png"))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--seed", "99999999999999999999"], "train.seed must be below 2**32"),
+    (["--set", "model.discriminator_layers=8"], "model.discriminator_layers=8 needs data.image_size of at least 1024"),
+    (["--set", "train.batch_size=two"], "expected a int value"),
+])
+def test_bad_values_are_refused_before_the_work_dir_is_created(tmp_path, capsys, flags, message):
+    workdir = tmp_path / "run"
+    assert cli.main(["train", "--preset", "tiny", "--workdir", str(workdir), *flags]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not workdir.exists()
+
+
+def test_an_old_run_refuses_other_data_a_past_stop_and_a_broken_config_without_changing_it(tmp_path, capsys):
+    from tests.paths import GOLDEN
+
+    workdir = shutil.copytree(GOLDEN / "workdir-0.1.0", tmp_path / "run")
+    before = {path: path.read_bytes() for path in workdir.rglob("*") if path.is_file()}
+    cases = [
+        (["--dataset", "maps"], "data.dataset: 'facades-sample' -> 'maps'"),
+        (["--data-dir", str(tmp_path)], f"data.data_dir: None -> '{tmp_path}'"),
+        (["--steps", "3"], "is already at step 4, past the 3 steps asked for"),
+    ]
+    for flags, message in cases:
+        assert cli.main(["train", "--workdir", str(workdir), *flags]) == 2
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, error
+    config = workdir / "config.json"
+    config.write_text(config.read_text().replace('"seed": 0', '"seed": "zero"'))
+    before[config] = config.read_bytes()
+    assert cli.main(["train", "--workdir", str(workdir), "--steps", "6"]) == 2
+    assert f"{config}: train.seed must be a int, got 'zero'" in capsys.readouterr().err
+    assert cli.main(["train", "--workdir", "", "--preset", "tiny"]) == 2
+    assert "--workdir must name a folder, got ''" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in workdir.rglob("*") if path.is_file()} == before

@@ -64,8 +64,7 @@ def test_a_resume_may_change_the_stop_point_intervals_and_learning_rate():
     config = resolve_config(TINY_SAMPLE, TrainRequest(steps=9, assignments=("train.learning_rate=1e-4",)))
     assert (config.train.steps, config.train.learning_rate) == (9, 1e-4)
     assert resolve_config(TINY_SAMPLE, TrainRequest(preset="tiny")) == TINY_SAMPLE
-    # Data flags of a new run are not applied to a saved one: the saved data stays.
-    assert resolve_config(TINY_SAMPLE, TrainRequest(dataset="maps")).data.dataset == "facades-sample"
+    assert resolve_config(TINY_SAMPLE, TrainRequest(dataset="facades-sample")) == TINY_SAMPLE  # the same data again
 
 
 @pytest.mark.parametrize("request_, change", [
@@ -75,6 +74,9 @@ def test_a_resume_may_change_the_stop_point_intervals_and_learning_rate():
     (TrainRequest(preset="sample"), "data.image_size: 32 -> 128"),
     (TrainRequest(direction="AtoB"), "data.direction: 'BtoA' -> 'AtoB'"),
     (TrainRequest(assignments=("loss.l1_weight=10",)), "loss.l1_weight: 100.0 -> 10.0"),
+    (TrainRequest(dataset="maps"), "data.dataset: 'facades-sample' -> 'maps'"),
+    (TrainRequest(data_dir="/data/other"), "data.dataset: 'facades-sample' -> ''; data.data_dir: None -> '/data/other'"),
+    (TrainRequest(a_dir="x/a", b_dir="x/b"), "data.a_dir: None -> 'x/a'; data.b_dir: None -> 'x/b'"),
 ])
 def test_a_resume_refuses_what_would_not_continue_the_run(request_, change):
     with pytest.raises(UsageError, match=f"work dir runs/x holds a run with other settings \\(.*{change}"):
@@ -87,6 +89,22 @@ def test_every_data_model_and_loss_field_is_fixed_on_resume_except_where_data_li
     assert every_field - set(RESUME_FIXED_FIELDS) == {"data.data_root", "data.skip_bad"}
     assert {key for key in RESUME_FIXED_FIELDS if key.startswith("train.")} == {
         "train.batch_size", "train.seed", "train.precision"}
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_workdir_is_refused_not_replaced_by_the_default(value):
+    with pytest.raises(UsageError, match="--workdir must name a folder"):
+        default_workdir(TrainRequest(workdir=value))
+
+
+def test_checkpoints_without_config_json_are_refused_not_overwritten(tmp_path):
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    for name in ("ckpt-4.index", "ckpt-4.data-00000-of-00001"):
+        (checkpoints / name).write_bytes(b"x")
+    with pytest.raises(UsageError, match="holds checkpoints but no config.json.*nothing was changed"):
+        resolve_run(TrainRequest(workdir=str(tmp_path / "run"), preset="tiny"))
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["checkpoints"]
 
 
 def test_resolve_run_reads_the_saved_config_of_the_work_dir(tmp_path):

@@ -205,3 +205,24 @@ def test_non_finite_loss_stops_naming_the_step_and_part(tmp_path):
     assert tf.train.latest_checkpoint(str(workdir / "checkpoints")) == checkpoint
     for name, value in generator_weights(workdir).items():
         np.testing.assert_array_equal(value, before[name])
+
+
+def test_a_second_train_is_refused_naming_the_first_while_readers_work_and_kill_9_frees_the_lock(tmp_path):
+    workdir = tmp_path / "run"
+    first = start_training(*SLOW_TINY, "--steps", 400, "--set", "train.save_every=5", "--workdir", workdir)
+    wait_for(lambda: (workdir / "checkpoints" / "ckpt-10.index").exists(), first)
+    config_before = (workdir / "config.json").read_bytes()
+    second = run_cli("train", "--steps", 400, "--workdir", workdir)
+    assert second.returncode == 2, second.stderr
+    assert f"work dir {workdir} is in use by another train (pid {first.pid} on " in second.stderr
+    assert "Traceback" not in second.stderr and (workdir / "config.json").read_bytes() == config_before
+    # Readers need no lock: test and export restore a complete checkpoint while training goes on.
+    assert run_cli("test", "--workdir", workdir, "--out", tmp_path / "results").returncode == 0
+    exported = run_cli("export", "--workdir", workdir, "--out", tmp_path / "export", "--tflite", "none")
+    assert exported.returncode == 0, exported.stderr
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(timeout=60) == -signal.SIGKILL
+    reached = int(tf.train.latest_checkpoint(str(workdir / "checkpoints")).rsplit("-", 1)[1])
+    # The lock died with its process: nothing to clean up, the next train resumes.
+    resumed = run_cli("train", "--steps", reached + 2, "--workdir", workdir, check=True)
+    assert f"at step {reached}" in resumed.stdout + resumed.stderr

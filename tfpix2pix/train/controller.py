@@ -104,9 +104,11 @@ class Controller:
         self.total_steps = total_steps
         self.sample_batch = sample_batch
         self.workers = workers
+        # Every worker restores the chief's checkpoint: a non-chief's own saves are scratch. The chief,
+        # the run's one writer, repairs an unusable index first, so the manager below reads a good one.
+        self.restored = workdir_lib.restore_latest(state.checkpoint, places.restore_from, repair=places.is_chief,
+                                                   log=log)
         self.manager = checkpoints.checkpoint_manager(state.checkpoint, places.checkpoints, train_config)
-        # Every worker restores the chief's checkpoint: a non-chief's own saves are scratch.
-        self.restored = workdir_lib.restore_latest(state.checkpoint, places.restore_from, log=log)
         self.last_saved = self.restored
         workers.check_same_step(self.step, workdir)
         if self.restored:

@@ -6,6 +6,7 @@ them together once per run and returns what the run did.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -67,14 +68,24 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
     if per_epoch < 1:
         raise UsageError(f"--batch-size {train_config.batch_size} is larger than the {len(train_sources)} training pairs")
     total_steps = train_config.steps or train_config.epochs * per_epoch
-    # 3. The work dir: folders, and config.json from the chief, so test/export need no flags.
+    reached = workdir_lib.latest_step(workdir_lib.checkpoint_dir(workdir))
+    if reached > total_steps:
+        raise UsageError(f"work dir {workdir} is already at step {reached}, past the {total_steps} steps asked for: "
+                         "nothing to train (give a larger --steps or --epochs); nothing was changed")
+    # 3. The work dir: folders, the chief's lock for the whole run, and config.json, so test/export need no flags.
     workdir_lib.make_writable_folder(workdir, "--workdir")
     places = checkpoints.destinations(
         strategy, workdir, checkpoints=workdir_lib.checkpoint_dir(workdir), logs=workdir_lib.train_logs_dir(workdir),
         samples=workdir_lib.samples_dir(workdir),
     )
-    if places.is_chief:
-        config_lib.save(config, workdir_lib.config_path(workdir))
+    with workdir_lib.lock(workdir) if places.is_chief else contextlib.nullcontext():
+        if places.is_chief:
+            config_lib.save(config, workdir_lib.config_path(workdir))
+        return _train(config, workdir, strategy, train_sources, per_epoch, total_steps, places, log, interactive)
+
+
+def _train(config, workdir, strategy, train_sources, per_epoch, total_steps, places, log, interactive) -> TrainResult:
+    data_config, train_config = config.data, config.train
     workers = strategy_lib.WorkerSync(strategy)
     try:
         with build.precision_policy(train_config.precision):

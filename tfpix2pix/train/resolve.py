@@ -78,7 +78,9 @@ def _dataset(request: TrainRequest) -> str | None:
 
 def default_workdir(request: TrainRequest) -> str:
     """`runs/<dataset>`, or `runs/<own data folder's name>`, unless the request names one."""
-    if request.workdir:
+    if request.workdir is not None:
+        if not request.workdir.strip():
+            raise UsageError(f"--workdir must name a folder, got {request.workdir!r}")
         return request.workdir
     name = _dataset(request) or os.path.basename(os.path.normpath(request.data_dir or request.a_dir or "custom"))
     return os.path.join("runs", name)
@@ -97,10 +99,13 @@ def resolve_config(saved: config_lib.Config | None, request: TrainRequest, *, wo
     if saved is not None and request.preset:  # An explicit preset on resume must agree with the saved run.
         config = dataclasses.replace(saved, model=base.model, loss=base.loss, data=dataclasses.replace(
             saved.data, image_size=base.data.image_size, load_size=base.data.load_size))
-    data_fields: dict = {}
     if saved is None:
         data_fields = {"dataset": dataset or "", "data_dir": request.data_dir, "a_dir": request.a_dir,
                        "b_dir": request.b_dir, "direction": datasets.REGISTRY[dataset].direction if dataset else "AtoB"}
+    else:  # Data named again on resume must be the saved run's: a change is refused below like other fixed fields.
+        data_fields = _given(request, "dataset", "data_dir", "a_dir", "b_dir")
+        if request.custom_data:
+            data_fields.setdefault("dataset", "")
     data_fields.update(_given(request, "data_root", "direction"))
     if request.skip_bad:
         data_fields["skip_bad"] = True
@@ -129,6 +134,10 @@ def resolve_run(request: TrainRequest) -> tuple[config_lib.Config, str]:
     """(config, work dir) of the run `request` means, reading the work dir's saved config when there is one."""
     workdir = default_workdir(request)
     saved = workdir_lib.load_config(workdir) if workdir_lib.has_config(workdir) else None
+    if saved is None and workdir_lib.checkpoints_on_disk(workdir_lib.checkpoint_dir(workdir)):
+        raise UsageError(f"work dir {workdir} holds checkpoints but no config.json, so its settings are unknown: "
+                         "put its config.json back (from a backup or a copy of the run), or train in a new "
+                         "--workdir; nothing was changed")
     return resolve_config(saved, request, workdir=workdir), workdir
 
 
