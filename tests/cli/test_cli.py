@@ -188,3 +188,19 @@ def test_an_old_run_refuses_other_data_a_past_stop_and_a_broken_config_without_c
     assert cli.main(["train", "--workdir", "", "--preset", "tiny"]) == 2
     assert "--workdir must name a folder, got ''" in capsys.readouterr().err
     assert {path: path.read_bytes() for path in workdir.rglob("*") if path.is_file()} == before
+
+
+def test_a_file_name_that_is_not_utf8_is_named_and_skipped_not_a_crash(tmp_path, capsys):
+    from tests.data.test_validate import non_utf8_name
+
+    train = tmp_path / "pairs" / "train"
+    image_files.make_split(train, good=4)
+    non_utf8_name(train)
+    workdir = tmp_path / "run"
+    base = ["train", "--data-dir", str(tmp_path / "pairs"), "--preset", "tiny", "--steps", "2", "--workdir", str(workdir)]
+    assert cli.main(base) == 2
+    error = capsys.readouterr().err
+    assert "caf\\xe9.jpg: has a file name that is not valid UTF-8" in error and "Traceback" not in error
+    assert not workdir.exists()
+    assert cli.main(base + ["--skip-bad"]) == 0
+    assert "--skip-bad: skipping 1 bad image file(s)" in capsys.readouterr().out

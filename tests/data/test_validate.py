@@ -283,3 +283,43 @@ def test_match_folders_drops_a_pair_with_a_bad_file(tmp_path):
     pairs, bad = validate.match_folders(str(tmp_path / "a"), str(tmp_path / "b"), min_size=MIN_SIZE)
     assert [(Path(a).name, Path(b).name) for a, b in pairs] == [("1.jpg", "1.jpg"), ("3.png", "3.png")]
     assert bad == [validate.BadFile(str(tmp_path / "b" / "2.jpg"), "is empty (0 bytes)")]
+
+
+def non_utf8_name(folder: Path) -> str:
+    """Writes a good image under a name that is not valid UTF-8 (Latin-1 'é', as Windows archives give)."""
+    raw = os.path.join(os.fsencode(str(folder)), b"caf\xe9.jpg")
+    Image.fromarray(image_files.pixels()).save(open(raw, "wb"), format="JPEG")
+    return os.fsdecode(raw)
+
+
+def test_a_name_that_is_not_utf8_is_a_bad_file_shown_with_escapes(tmp_path):
+    path = non_utf8_name(tmp_path)
+    assert "not valid UTF-8" in validate.check_image(path, paired=True, min_size=image_files.MIN_SIZE)
+    image_files.write_good(tmp_path / "1.jpg")
+    good, bad = validate.scan_pairs(str(tmp_path), min_size=image_files.MIN_SIZE, log=lambda *_: None)
+    assert [os.path.basename(path) for path in good] == ["1.jpg"] and len(bad) == 1
+    with pytest.raises(UsageError) as error:
+        validate.enforce(bad, skip_bad=False, split_name=str(tmp_path), good_count=1)
+    assert "caf\\xe9.jpg: has a file name that is not valid UTF-8" in str(error.value)
+    str(error.value).encode("utf-8")  # printable as it is
+
+
+def test_pairs_of_unequal_sizes_and_exif_rotated_photos_are_named(tmp_path):
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    Image.fromarray(image_files.pixels(32, 32)).save(a_dir / "1.png")
+    Image.fromarray(image_files.pixels(48, 32)).save(b_dir / "1.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(image_files.pixels(32, 32)).save(a_dir / "2.jpg", exif=exif)
+    Image.fromarray(image_files.pixels(32, 32)).save(b_dir / "2.png")
+    notes = []
+    pairs, bad = validate.match_folders(str(a_dir), str(b_dir), min_size=16, log=notes.append)
+    assert len(pairs) == 2 and not bad
+    assert notes == [
+        "note: 1 pair(s) have A and B of different sizes; both halves are resized to the same square, so the "
+        "aspect of one changes: 1.png (32x32 and 48x32)",
+        "note: 1 image(s) carry an EXIF rotation, which training ignores (pixels are used as stored): rotate them "
+        f"(e.g. exiftran -ai) if they look sideways: {a_dir / '2.jpg'}",
+    ]

@@ -1,5 +1,7 @@
 """Any-size inference, inference modes, and `predict` on files."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -122,3 +124,17 @@ def test_predict_never_writes_over_its_inputs_and_replaces_outputs_only_when_ask
     assert (out / "a.png").read_bytes() == b"the user's own file"
     assert predict("--model", trained_workdir, photos / "a.png", "--out", out, "--overwrite") == 0
     assert Image.open(out / "a.png").size == (32, 32)
+
+
+def test_an_input_whose_name_is_not_utf8_is_named_and_skipped_and_the_others_written(trained_workdir, tmp_path,
+                                                                                         capsys):
+    from tests.data.test_validate import non_utf8_name
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    non_utf8_name(photos)
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(photos / "ok.png")
+    assert predict("--model", trained_workdir, photos, "--out", tmp_path / "out") == 1
+    error = capsys.readouterr().err
+    assert "caf\\xe9.jpg: has a file name that is not valid UTF-8" in error and "Traceback" not in error
+    assert sorted(os.listdir(tmp_path / "out")) == ["ok.png"]

@@ -76,6 +76,10 @@ def import_tensorflow_quietly() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A path whose name is not valid UTF-8 is printed with \xNN escapes instead of failing the print.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "datasets":

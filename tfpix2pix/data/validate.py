@@ -34,6 +34,7 @@ _JPEG_SIGNATURE = b"\xff\xd8\xff"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Pillow modes of the JPEG and PNG files whose colours tf.io.decode_image(channels=3) was checked
 # to get right ("I" and "I;16" are 16-bit grayscale, "1" is 1-bit). Others are refused.
+_EXIF_ORIENTATION = 0x0112
 _DECODABLE_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16", "CMYK"})
 
 
@@ -51,8 +52,13 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
+def display(path: str) -> str:
+    """`path` as it can be printed: bytes of a name that is not valid UTF-8 shown as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _list_names(names: Sequence[str], limit: int = MAX_LISTED_NAMES) -> str:
-    shown = ", ".join(names[:limit])
+    shown = ", ".join(map(display, names[:limit]))
     return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
 
 
@@ -137,6 +143,10 @@ def check_image(path: str, *, paired: bool, min_size: int, max_side: int = 8192)
     Returns:
         None if the file is good, else the reason it is not (to follow the file's name).
     """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # os.listdir keeps undecodable bytes as surrogates; TensorFlow cannot open those.
+        return "has a file name that is not valid UTF-8, which TensorFlow cannot open: rename it (e.g. with convmv)"
     if not os.path.exists(path):
         if os.path.islink(path):
             return f"is a broken symbolic link (to {os.readlink(path)})"
@@ -281,7 +291,29 @@ def match_folders(
         if pair_reasons == [None, None]:
             pairs.append(pair)
         bad.extend(BadFile(path, reason) for path, reason in zip(pair, pair_reasons) if reason is not None)
+    _note_pair_oddities(pairs, log)
     return pairs, bad
+
+
+def _note_pair_oddities(pairs: list[tuple[str, str]], log: Callable[[str], None]) -> None:
+    """Says once what training will do with pairs of unequal sizes and with EXIF-rotated photos."""
+    unequal, rotated = [], []
+    for a_path, b_path in pairs:
+        sizes = []
+        for path in (a_path, b_path):
+            with Image.open(path) as image:  # reads the header only
+                sizes.append(image.size)
+                if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+                    rotated.append(path)
+        if sizes[0] != sizes[1]:
+            unequal.append(f"{display(os.path.basename(a_path))} ({sizes[0][0]}x{sizes[0][1]} and "
+                           f"{sizes[1][0]}x{sizes[1][1]})")
+    if unequal:
+        log(f"note: {len(unequal)} pair(s) have A and B of different sizes; both halves are resized to the "
+            f"same square, so the aspect of one changes: {_list_names(unequal)}")
+    if rotated:
+        log(f"note: {len(rotated)} image(s) carry an EXIF rotation, which training ignores (pixels are used as "
+            f"stored): rotate them (e.g. exiftran -ai) if they look sideways: {_list_names(rotated)}")
 
 
 def enforce(
@@ -305,7 +337,7 @@ def enforce(
         UsageError: If there are bad files and not `skip_bad` (the message lists each file and its
             reason, one per line), or if no good example is left, whatever `skip_bad` says.
     """
-    lines = "".join(f"\n  {bad_file.path}: {bad_file.reason}" for bad_file in bad)
+    lines = "".join(f"\n  {display(bad_file.path)}: {bad_file.reason}" for bad_file in bad)
     if good_count == 0:
         detail = f": all {len(bad)} image files are bad:{lines}" if bad else ""
         raise UsageError(f"{split_name} has no usable images{detail}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 
+from tfpix2pix.errors import UsageError
+
 SERVE = "serving_default"
 TRANSLATE = "translate"
 BYTES_KEY = "image_bytes"  # TF Serving's REST API base64-encodes outputs whose name ends in _bytes.
@@ -22,13 +24,24 @@ def metadata_path(version_dir: str) -> str:
     return os.path.join(version_dir, "assets.extra", METADATA_FILE)
 
 
-def read_metadata(version_dir: str) -> dict:
-    """The facts the export wrote to `assets.extra/tfpix2pix.json` ({} for other SavedModels)."""
-    path = metadata_path(version_dir)
+def read_facts(path: str, what: str) -> dict:
+    """The JSON object in `path` ({} when absent); a damaged file is one `UsageError` naming it."""
     if not os.path.isfile(path):
         return {}
-    with open(path) as file:
-        return json.load(file)
+    try:
+        with open(path, encoding="utf-8") as file:
+            facts = json.load(file)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"{path}, the {what}, is damaged ({error}): export the model again") from None
+    if not isinstance(facts, dict):
+        raise UsageError(f"{path}, the {what}, must hold a JSON object, got {type(facts).__name__}: "
+                         "export the model again")
+    return facts
+
+
+def read_metadata(version_dir: str) -> dict:
+    """The facts the export wrote to `assets.extra/tfpix2pix.json` ({} for other SavedModels)."""
+    return read_facts(metadata_path(version_dir), "facts file of this SavedModel")
 
 
 def sidecar_path(tflite_path: str) -> str:
@@ -38,8 +51,4 @@ def sidecar_path(tflite_path: str) -> str:
 
 def read_sidecar(tflite_path: str) -> dict:
     """The facts written next to a .tflite file by the export ({} when absent)."""
-    path = sidecar_path(tflite_path)
-    if not os.path.isfile(path):
-        return {}
-    with open(path) as file:
-        return json.load(file)
+    return read_facts(sidecar_path(tflite_path), f"facts file of {os.path.basename(tflite_path)}")

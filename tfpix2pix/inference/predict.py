@@ -110,7 +110,7 @@ def predict(
             if "smaller than" in reason:
                 reason += f" (the model pads sides of at least {min_side} px to a multiple of {runner.multiple}; " \
                           "or use --resize)"
-            problems.append(f"{path}: {reason}")
+            problems.append(f"{validate.display(path)}: {reason}")
             continue
         by_size[pixels.shape[:2]].append((path, pixels))
     written = []
