@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from tfpix2pix.cli.flags import positive_int
 from tfpix2pix.errors import UsageError
@@ -65,8 +66,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_export(args) -> int:
-    from tfpix2pix.export import export
-    from tfpix2pix.export import readme
+    from tfpix2pix.export import export, readme, rollback
 
     if not os.path.isdir(args.workdir):
         raise UsageError(f"--workdir {args.workdir} does not exist or is not a folder")
@@ -76,7 +76,12 @@ def run_export(args) -> int:
         int8_float_norm=args.int8_float_norm,
         max_side=args.max_side, calibration_images=args.calibration_images, num_threads=args.threads,
     )
-    result = export.export(args.workdir, out, options)
+    try:
+        result = export.export(args.workdir, out, options)
+    except rollback.Stopped as stop:
+        undone = ", ".join(os.path.relpath(path, out) for path in stop.undone) or "nothing was written yet"
+        print(f"tfpix2pix export: {stop}; rolled back, {out} is as it was (undone: {undone})", file=sys.stderr)
+        return 128 + stop.signal_number
     print(readme.format_rows(result.formats))
     print(f"SavedModel: {result.saved_model} (signatures serving_default, translate)")
     print(f"serve it:   see {os.path.join(out, 'README.md')}")

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tfpix2pix.data import pipeline, sources
 from tfpix2pix.errors import UsageError
-from tfpix2pix.export import readme, savedmodel, tflite
+from tfpix2pix.export import readme, rollback, savedmodel, tflite
 from tfpix2pix.inference import formats, restore, translation
 from tfpix2pix.models.generator import required_multiple
 
@@ -172,32 +172,40 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
              "generator": config.model.generator, "norm": config.model.norm, "workdir": os.path.abspath(workdir)}
     rows: list[dict] = []
 
-    log(f"exporting step {step} of {workdir} to {out} (model name {name}); parity on {len(evaluation)} "
-        f"{evaluation_source} images")
-    savedmodel.save(
-        generator, version_dir, multiple=multiple, max_side=options.max_side, stochastic=options.stochastic,
-        norm=config.model.norm, metadata=facts, model_name=name, warmup_image_size=image_size,
-    )
-    rows.append(_keras_row(generator, evaluation, options.timing_runs))
-    rows.extend(_saved_model_rows(version_dir, generator, evaluation, reference, options))
-    log(f"  SavedModel: {version_dir}")
-    rows.append(_keras_file_row(generator, out, evaluation, reference))
-    rows.extend(_tflite_rows(generator, out, name, image_size, calibration, evaluation, reference, facts, options, log))
-    for row in rows:
-        if row.get("meets_target") is False:
-            log(f"  warning: {row['format']} misses its parity target: {row['parity']}")
+    # Everything written from here is recorded first: a failure or SIGINT/SIGTERM undoes it all.
+    planned = [os.path.join(out, name_) for name_ in ("generator.keras", "models.config", "export.json", "README.md")]
+    for variant in options.tflite_variants:
+        planned += [tflite_path(out, name, variant), formats.sidecar_path(tflite_path(out, name, variant))]
+    with rollback.Rollback(out) as changes, rollback.signals_raise():
+        changes.record_folders(os.path.dirname(version_dir))
+        for path in [version_dir, *planned]:
+            changes.record(path)
+        log(f"exporting step {step} of {workdir} to {out} (model name {name}); parity on {len(evaluation)} "
+            f"{evaluation_source} images")
+        savedmodel.save(
+            generator, version_dir, multiple=multiple, max_side=options.max_side, stochastic=options.stochastic,
+            norm=config.model.norm, metadata=facts, model_name=name, warmup_image_size=image_size,
+        )
+        rows.append(_keras_row(generator, evaluation, options.timing_runs))
+        rows.extend(_saved_model_rows(version_dir, generator, evaluation, reference, options))
+        log(f"  SavedModel: {version_dir}")
+        rows.append(_keras_file_row(generator, out, evaluation, reference))
+        rows.extend(_tflite_rows(generator, out, name, image_size, calibration, evaluation, reference, facts, options, log))
+        for row in rows:
+            if row.get("meets_target") is False:
+                log(f"  warning: {row['format']} misses its parity target: {row['parity']}")
 
-    with open(os.path.join(out, "models.config"), "w") as file:
-        file.write(models_config(name))
-    result = ExportResult(
-        name=name, version=step, out=out, saved_model=version_dir, image_size=image_size, multiple=multiple,
-        max_side=options.max_side, stochastic=options.stochastic,
-        evaluation_images=f"{len(evaluation)} {evaluation_source} images", formats=tuple(rows),
-    )
-    with open(os.path.join(out, "export.json"), "w") as file:
-        json.dump(result.to_dict(), file, indent=2)
-        file.write("\n")
-    readme.write(os.path.join(out, "README.md"), result.to_dict())
+        with open(os.path.join(out, "models.config"), "w") as file:
+            file.write(models_config(name))
+        result = ExportResult(
+            name=name, version=step, out=out, saved_model=version_dir, image_size=image_size, multiple=multiple,
+            max_side=options.max_side, stochastic=options.stochastic,
+            evaluation_images=f"{len(evaluation)} {evaluation_source} images", formats=tuple(rows),
+        )
+        with open(os.path.join(out, "export.json"), "w") as file:
+            json.dump(result.to_dict(), file, indent=2)
+            file.write("\n")
+        readme.write(os.path.join(out, "README.md"), result.to_dict())
     return result
 
 
@@ -280,7 +288,7 @@ def _tflite_rows(generator, out, name, image_size, calibration, evaluation, refe
         fp32_seconds = fp32_seconds or seconds
         if variant not in options.tflite_variants:
             continue
-        path = os.path.join(out, f"{name}_{variant}.tflite")
+        path = tflite_path(out, name, variant)
         row = {"format": f"tflite {variant}", "file": path, "bytes": len(model), "ms": seconds * 1000,
                "convert_s": time.perf_counter() - started, **_tflite_parity(variant, outputs, reference)}
         if note:
@@ -310,11 +318,19 @@ def _tflite_parity(variant: str, outputs, reference) -> dict:
             "parity": f"max abs diff {difference:.2g} (target {TOLERANCES[variant]:g})"}
 
 
+def tflite_path(out: str, name: str, variant: str) -> str:
+    return os.path.join(out, f"{name}_{variant}.tflite")
+
+
 def _write_atomically(path: str, contents: bytes) -> None:
     staging = f"{path}.tmp-{os.getpid()}"
-    with open(staging, "wb") as file:
-        file.write(contents)
-    os.replace(staging, path)
+    try:
+        with open(staging, "wb") as file:
+            file.write(contents)
+        os.replace(staging, path)
+    finally:
+        if os.path.exists(staging):
+            os.remove(staging)
 
 
 def models_config(name: str) -> str:
