@@ -204,3 +204,19 @@ def test_a_file_name_that_is_not_utf8_is_named_and_skipped_not_a_crash(tmp_path,
     assert not workdir.exists()
     assert cli.main(base + ["--skip-bad"]) == 0
     assert "--skip-bad: skipping 1 bad image file(s)" in capsys.readouterr().out
+
+
+def test_test_refuses_to_write_into_the_data_it_reads(tmp_path, capsys):
+    from tests.paths import GOLDEN, SAMPLE
+
+    workdir = shutil.copytree(GOLDEN / "workdir-0.1.0", tmp_path / "run")
+    shutil.copytree(SAMPLE / "val", tmp_path / "pairs" / "val")
+    config = json.loads((workdir / "config.json").read_text())
+    config["data"].update(dataset="", data_dir=str(tmp_path / "pairs"))
+    (workdir / "config.json").write_text(json.dumps(config))
+    before = sorted(path.name for path in (tmp_path / "pairs" / "val").iterdir())
+    for out in (tmp_path / "pairs" / "val", tmp_path / "pairs" / "val" / "results"):
+        assert cli.main(["test", "--workdir", str(workdir), "--out", str(out)]) == 2
+        assert "is inside the data folder" in capsys.readouterr().err
+    assert sorted(path.name for path in (tmp_path / "pairs" / "val").iterdir()) == before
+    assert cli.main(["test", "--workdir", str(workdir), "--out", str(tmp_path / "results")]) == 0

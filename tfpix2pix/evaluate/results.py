@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from tfpix2pix import workdir as workdir_lib
 from tfpix2pix.data import datasets, images, pipeline, sources
+from tfpix2pix.errors import UsageError
 from tfpix2pix.evaluate import fid, metrics, report
 from tfpix2pix.inference import restore, translation
 from tfpix2pix.models import deconvolution
@@ -72,6 +73,7 @@ def run_test(
     model = deconvolution.with_phase_deconvolutions(generator)  # Same outputs, faster (PERFORMANCE.md).
     suffix = "-stochastic" if stochastic else ""
     out_dir = out_dir or os.path.join(workdir, "results", f"{split}{suffix}")
+    _check_out_holds_no_input(out_dir, split_sources)
     workdir_lib.make_writable_folder(out_dir, "--out")
     palette = label_palette(data_config)
     confusion = metrics.ConfusionMatrix(len(palette)) if palette else None
@@ -115,6 +117,16 @@ def run_test(
     page = report.write_results_page(out_dir, rows, title=title, summary={**mean, "mode": mode})
     return TestResult(page=page, metrics_json=json_path, mean=mean, count=len(per_image), skipped=tuple(skipped),
                       step=step, mode=mode)
+
+
+def _check_out_holds_no_input(out_dir: str, split_sources: list) -> None:
+    """`test` writes nothing into a folder it reads pairs from (its images would become data)."""
+    out = os.path.realpath(out_dir)
+    paths = [path for source in split_sources for path in (source if isinstance(source, tuple) else (source,))]
+    for folder in {os.path.dirname(os.path.realpath(path)) for path in paths}:
+        if out == folder or out.startswith(folder + os.sep):
+            raise UsageError(f"--out {out_dir} is inside the data folder {folder} that test reads; nothing was "
+                             "written: choose an --out outside it")
 
 
 def _skip_bad(data_config):
