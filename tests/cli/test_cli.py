@@ -219,4 +219,36 @@ def test_test_refuses_to_write_into_the_data_it_reads(tmp_path, capsys):
         assert cli.main(["test", "--workdir", str(workdir), "--out", str(out)]) == 2
         assert "is inside the data folder" in capsys.readouterr().err
     assert sorted(path.name for path in (tmp_path / "pairs" / "val").iterdir()) == before
+    train = ["train", "--data-dir", str(tmp_path / "pairs"), "--preset", "tiny", "--steps", "1"]
+    shutil.copytree(SAMPLE / "train", tmp_path / "pairs" / "train")
+    assert cli.main([*train, "--workdir", str(tmp_path / "pairs" / "train" / "run")]) == 2
+    assert "--workdir" in capsys.readouterr().err and not (tmp_path / "pairs" / "train" / "run").exists()
     assert cli.main(["test", "--workdir", str(workdir), "--out", str(tmp_path / "results")]) == 0
+
+
+def test_test_and_evaluate_keep_files_they_did_not_write_unless_asked(tmp_path, capsys):
+    from tests.paths import GOLDEN
+
+    workdir = shutil.copytree(GOLDEN / "workdir-0.1.0", tmp_path / "run")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's")
+    assert cli.main(["test", "--workdir", str(workdir), "--out", str(mine)]) == 2
+    assert "holds files that are not an earlier test result" in capsys.readouterr().err
+    assert sorted(path.name for path in mine.iterdir()) == ["notes.txt"]
+    results = tmp_path / "results"
+    assert cli.main(["test", "--workdir", str(workdir), "--out", str(results)]) == 0
+    assert cli.main(["test", "--workdir", str(workdir), "--out", str(results)]) == 0  # an earlier result is replaced
+    images = results / "images"
+    generated, target = tmp_path / "generated", tmp_path / "target"
+    shutil.copytree(images, generated)
+    shutil.copytree(images, target)
+    evaluate = ["evaluate", "--generated", str(generated), "--target", str(target)]
+    assert cli.main([*evaluate, "--json", str(generated / "1_input.png")]) == 2
+    assert "is an image of the folders compared" in capsys.readouterr().err
+    (tmp_path / "m.json").write_text("{}")
+    assert cli.main([*evaluate, "--json", str(tmp_path / "m.json")]) == 2
+    assert "exists; nothing was written: pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "m.json").read_text() == "{}"
+    assert cli.main([*evaluate, "--json", str(tmp_path / "m.json"), "--overwrite"]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["mean"]["count"] == 8 * 3

@@ -20,6 +20,7 @@ def add_parser(subparsers) -> None:
                         help="also compute label scores with this dataset's label palette (facades, cityscapes)")
     parser.add_argument("--fid-weights", metavar="FILE", help="local InceptionV3 no-top weights (.h5) for FID")
     parser.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -34,6 +35,8 @@ def run_evaluate(args) -> int:
             with_palettes = [name for name, item in datasets.REGISTRY.items() if item.palette]
             raise UsageError(f"--palette {args.palette!r} has no label palette; choose one of {', '.join(with_palettes)}")
         palette = info.palette
+    if args.json:
+        folders.check_output_file(args.json, "--json", (args.generated, args.target), overwrite=args.overwrite)
     result = folders.evaluate_folders(args.generated, args.target, palette=palette, fid_weights=args.fid_weights)
     for problem in result.problems:
         print(f"skipped: {problem}", file=sys.stderr)

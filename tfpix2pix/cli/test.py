@@ -23,6 +23,8 @@ def add_parser(subparsers) -> None:
                         help="the paper's test-time mode (§3.3): dropout on, batch statistics; default: deterministic")
     parser.add_argument("--seed", type=non_negative_int, default=0, metavar="N", help="dropout seed with --stochastic")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: <workdir>/results/<split>[-stochastic])")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an --out that holds other files (an earlier result there is always replaced)")
     parser.add_argument("--fid-weights", metavar="FILE",
                         help="local InceptionV3 no-top weights (.h5) to also compute FID; nothing is downloaded")
     parser.set_defaults(handler=run_test)
@@ -33,7 +35,7 @@ def run_test(args) -> int:
 
     result = results.run_test(
         args.workdir, split=args.split, stochastic=args.stochastic, seed=args.seed, out_dir=args.out,
-        fid_weights=args.fid_weights,
+        fid_weights=args.fid_weights, overwrite=args.overwrite,
     )
     print(f"{result.count} images, step {result.step}, {result.mode}")
     print("mean: " + metrics.format_mean(result.mean))

@@ -53,6 +53,19 @@ def split_sources(data_config, split: str, *, image_size: int, log=print, downlo
     return sources
 
 
+def check_outside_data(path: str, flag: str, sources: list) -> None:
+    """Refuses a folder to write into that is, or is inside, a folder `sources` are read from.
+
+    Outputs written there (sample grids, results pages) would become data of the next run.
+    """
+    target = os.path.realpath(path)
+    files = [file for source in sources for file in (source if isinstance(source, tuple) else (source,))]
+    for folder in {os.path.dirname(os.path.realpath(file)) for file in files}:
+        if target == folder or target.startswith(folder + os.sep):
+            raise UsageError(f"{flag} {path} is inside the data folder {folder} that is read from; nothing was "
+                             f"written: choose a {flag} outside it")
+
+
 def has_split(data_config, split: str) -> bool:
     """Whether `split` exists for the configured data (without downloading)."""
     if data_config.a_dir or data_config.b_dir:

@@ -40,6 +40,16 @@ class FolderEvaluation:
                 "ignored": list(self.ignored)}
 
 
+def check_output_file(path: str, flag: str, folders: tuple[str, ...], *, overwrite: bool) -> None:
+    """Refuses, before anything is read or written, an output file that is one of the images compared
+    (an image in `folders`) and, without `overwrite`, one that exists."""
+    if os.path.dirname(os.path.realpath(path)) in {os.path.realpath(folder) for folder in folders} and \
+            os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES:
+        raise UsageError(f"{flag} {path} is an image of the folders compared; choose another file")
+    if os.path.lexists(path) and not overwrite:
+        raise UsageError(f"{flag} {path} exists; nothing was written: pass --overwrite to replace it")
+
+
 def read_rgb(path: str) -> np.ndarray:
     """Reads an image file as a uint8 RGB array (height, width, 3); alpha is dropped.
 

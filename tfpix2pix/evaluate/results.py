@@ -54,6 +54,7 @@ def run_test(
     seed: int = 0,
     out_dir: str | None = None,
     fid_weights: str | None = None,
+    overwrite: bool = False,
     log=print,
 ) -> TestResult:
     """Runs the work dir's latest generator over `split` and writes the results.
@@ -72,8 +73,11 @@ def run_test(
         translation.seed_dropout(generator, seed)
     model = deconvolution.with_phase_deconvolutions(generator)  # Same outputs, faster (PERFORMANCE.md).
     suffix = "-stochastic" if stochastic else ""
+    if out_dir and not overwrite and _holds_other_files(out_dir):
+        raise UsageError(f"--out {out_dir} holds files that are not an earlier test result (no metrics.json); "
+                         "nothing was written: pass --overwrite to write into it, or choose another --out")
     out_dir = out_dir or os.path.join(workdir, "results", f"{split}{suffix}")
-    _check_out_holds_no_input(out_dir, split_sources)
+    sources.check_outside_data(out_dir, "--out", split_sources)
     workdir_lib.make_writable_folder(out_dir, "--out")
     palette = label_palette(data_config)
     confusion = metrics.ConfusionMatrix(len(palette)) if palette else None
@@ -119,14 +123,10 @@ def run_test(
                       step=step, mode=mode)
 
 
-def _check_out_holds_no_input(out_dir: str, split_sources: list) -> None:
-    """`test` writes nothing into a folder it reads pairs from (its images would become data)."""
-    out = os.path.realpath(out_dir)
-    paths = [path for source in split_sources for path in (source if isinstance(source, tuple) else (source,))]
-    for folder in {os.path.dirname(os.path.realpath(path)) for path in paths}:
-        if out == folder or out.startswith(folder + os.sep):
-            raise UsageError(f"--out {out_dir} is inside the data folder {folder} that test reads; nothing was "
-                             "written: choose an --out outside it")
+def _holds_other_files(folder: str) -> bool:
+    """A non-empty folder that is not a results folder `test` wrote (which a new test replaces)."""
+    return os.path.isdir(folder) and bool(os.listdir(folder)) and not os.path.isfile(
+        os.path.join(folder, "metrics.json"))
 
 
 def _skip_bad(data_config):

@@ -73,6 +73,7 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
         raise UsageError(f"work dir {workdir} is already at step {reached}, past the {total_steps} steps asked for: "
                          "nothing to train (give a larger --steps or --epochs); nothing was changed")
     # 3. The work dir: folders, the chief's lock for the whole run, and config.json, so test/export need no flags.
+    sources.check_outside_data(workdir, "--workdir", train_sources)
     workdir_lib.make_writable_folder(workdir, "--workdir")
     places = checkpoints.destinations(
         strategy, workdir, checkpoints=workdir_lib.checkpoint_dir(workdir), logs=workdir_lib.train_logs_dir(workdir),
