@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from dataclasses import dataclass, field
 
+from tfpix2pix import files
 from tfpix2pix.errors import UsageError
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -282,22 +282,17 @@ def discriminator_arguments(config: Config) -> dict:
 
 
 def save(config: Config, path: str) -> None:
-    """Writes the config as JSON atomically (a temporary file renamed into place)."""
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as file:
-        json.dump(config.to_dict(), file, indent=2, sort_keys=True)
-        file.write("\n")
-    os.replace(temporary, path)
+    """Writes the config as JSON: readers see the old file or the new one (`files.write_bytes`)."""
+    files.write_bytes(path, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def load(path: str) -> Config:
     """Reads and checks a saved config; any fault is one `UsageError` naming the file, which is left as it is."""
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise UsageError(f"no config.json at {path}: is this a tfpix2pix work dir?")
     keep = "the file was left as it is: restore it from a backup, or train in a new --workdir"
     try:
-        with open(path, encoding="utf-8") as file:
-            values = json.load(file)
+        values = json.loads(files.read_bytes(path).decode("utf-8"))
     except UnicodeDecodeError as error:
         raise UsageError(f"{path} is not UTF-8 text (byte {error.start}); {keep}") from None
     except json.JSONDecodeError as error:

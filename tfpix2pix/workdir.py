@@ -13,7 +13,7 @@ import tempfile
 
 import tensorflow as tf
 
-from tfpix2pix import config as config_lib
+from tfpix2pix import config as config_lib, files
 from tfpix2pix.errors import UsageError
 
 CONFIG_FILE = "config.json"
@@ -27,6 +27,14 @@ _CHECKPOINT_INDEX = re.compile(r"ckpt-(\d+)\.index")
 
 def make_writable_folder(path: str, flag: str) -> None:
     """Creates the folder `path` (given as `flag`) and checks it takes files; a usage error names it otherwise."""
+    if files.is_remote(path):
+        probe = os.path.join(files.check(path, flag), f".write-check-{os.getpid()}")
+        try:
+            files.write_bytes(probe, b"")
+            files.remove(probe)
+        except Exception as error:  # gfile raises TensorFlow's errors: permission, bucket, credentials
+            raise UsageError(f"{flag} {path} cannot be used: {str(error).splitlines()[0]}") from None
+        return
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
@@ -57,7 +65,7 @@ def samples_dir(workdir: str) -> str:
 
 
 def has_config(workdir: str) -> bool:
-    return os.path.isfile(config_path(workdir))
+    return files.isfile(config_path(workdir))
 
 
 def checkpoint_step(path: str) -> int:
@@ -72,7 +80,7 @@ def latest_step(directory: str) -> int:
 
 
 def load_config(workdir: str) -> config_lib.Config:
-    if not os.path.isdir(workdir):
+    if not files.isdir(workdir):
         raise UsageError(f"work dir {workdir} does not exist")
     return config_lib.load(config_path(workdir))
 
@@ -82,11 +90,15 @@ def lock(workdir: str):
     """Holds an exclusive lock on `<workdir>/.lock` for the block: one `train` per work dir.
 
     The lock is the operating system's (flock), so it ends with the process, even on SIGKILL:
-    nothing is left to clean up. The file records the holder for the next one's message.
+    nothing is left to clean up. The file records the holder for the next one's message. Object
+    stores (gs://) have no such locks: there, keeping one `train` per work dir is the user's part.
 
     Raises:
         UsageError: another process holds it; the message names its pid, host and start time.
     """
+    if files.is_remote(workdir):
+        yield
+        return
     path = os.path.join(workdir, LOCK_FILE)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -115,9 +127,9 @@ def _read_holder(descriptor: int) -> dict:
 
 def checkpoints_on_disk(directory: str) -> list[str]:
     """The `ckpt-<step>` checkpoints in `directory` whose index and data files exist, oldest first."""
-    if not os.path.isdir(directory):
+    if not files.isdir(directory):
         return []
-    names = set(os.listdir(directory))
+    names = set(files.listdir(directory))
     steps = sorted(int(match.group(1)) for match in map(_CHECKPOINT_INDEX.fullmatch, names)
                    if match and any(name.startswith(f"ckpt-{match.group(1)}.data-") for name in names))
     return [os.path.join(directory, f"ckpt-{step}") for step in steps]
@@ -145,7 +157,7 @@ def checkpoint_paths(directory: str, *, log=print) -> tuple[list[str], bool]:
     found = checkpoints_on_disk(directory)
     if found:
         index = os.path.join(directory, INDEX_FILE)
-        condition = ("missing" if not os.path.exists(index) else "empty" if os.path.getsize(index) == 0
+        condition = ("missing" if not files.exists(index) else "empty" if files.getsize(index) == 0
                      else "damaged")
         log(f"note: the checkpoint index {index} is {condition}; using the {len(found)} checkpoint(s) on disk "
             f"(newest: {os.path.basename(found[-1])})")
@@ -179,7 +191,7 @@ def restore_latest(
             if from_disk and repair:
                 # With their files' times, so tf.train.CheckpointManager manages (and rotates) them again.
                 kept = paths[: position + 1]
-                times = [os.path.getmtime(f"{kept_path}.index") for kept_path in kept]
+                times = [files.getmtime(f"{kept_path}.index") for kept_path in kept]
                 tf.compat.v1.train.update_checkpoint_state(
                     directory, path, all_model_checkpoint_paths=kept, all_model_checkpoint_timestamps=times,
                     last_preserved_timestamp=min(times) - 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tfpix2pix import files
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("datasets", help="list the official datasets and which are present locally",
@@ -13,5 +15,5 @@ def add_parser(subparsers) -> None:
 def run_datasets(args) -> int:
     from tfpix2pix.data import datasets
 
-    print(datasets.status_table(args.data_root))
+    print(datasets.status_table(files.check(args.data_root, "--data-root")))
     return 0

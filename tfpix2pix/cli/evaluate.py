@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from tfpix2pix import files
 from tfpix2pix.errors import UsageError
 
 
@@ -36,6 +37,7 @@ def run_evaluate(args) -> int:
             raise UsageError(f"--palette {args.palette!r} has no label palette; choose one of {', '.join(with_palettes)}")
         palette = info.palette
     if args.json:
+        files.check(args.json, "--json")
         folders.check_output_file(args.json, "--json", (args.generated, args.target), overwrite=args.overwrite)
     result = folders.evaluate_folders(args.generated, args.target, palette=palette, fid_weights=args.fid_weights)
     for problem in result.problems:

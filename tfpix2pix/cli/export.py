@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from tfpix2pix import files
 from tfpix2pix.cli.flags import positive_int
 from tfpix2pix.errors import UsageError
 
@@ -68,7 +69,7 @@ def add_parser(subparsers) -> None:
 def run_export(args) -> int:
     from tfpix2pix.export import export, readme, rollback
 
-    if not os.path.isdir(args.workdir):
+    if not files.isdir(files.check(args.workdir, "--workdir")):
         raise UsageError(f"--workdir {args.workdir} does not exist or is not a folder")
     out = args.out or os.path.join("export", os.path.basename(os.path.normpath(args.workdir)))
     options = export.options_from(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from dataclasses import dataclass
 
+from tfpix2pix import files
 from tfpix2pix.data.download import fetch_dataset, ways_out
 from tfpix2pix.errors import UsageError
 
@@ -162,12 +164,15 @@ def dataset_dir(name: str, data_root: str) -> str:
     _info(name)
     if name == SAMPLE_NAME:
         return bundled_sample_dir()
-    return os.path.abspath(os.path.join(data_root, name))
+    return files.abspath(os.path.join(data_root, name))
 
 
 def is_present(name: str, data_root: str) -> bool:
     """True when the dataset folder has a `train/` sub-folder holding at least one file."""
     train_dir = os.path.join(dataset_dir(name, data_root), "train")
+    if files.is_remote(train_dir):
+        return files.isdir(train_dir) and any(files.isfile(os.path.join(train_dir, name))
+                                              for name in files.listdir(train_dir))
     if not os.path.isdir(train_dir):
         return False
     with os.scandir(train_dir) as entries:
@@ -186,7 +191,7 @@ def status_table(data_root: str) -> str:
         rows.append((name, info.direction, ",".join(info.splits), status, dataset_dir(name, data_root)))
     widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
-    lines.append(f"Missing sets are downloaded into {os.path.abspath(data_root)} on first use (--data-root).")
+    lines.append(f"Missing sets are downloaded into {files.abspath(data_root)} on first use (--data-root).")
     return "\n".join(lines)
 
 
@@ -210,21 +215,30 @@ def ensure_dataset(name: str, data_root: str, *, download: bool = True, progress
         return folder
     if is_present(name, data_root):
         return folder
-    if os.path.isdir(folder):
-        if os.listdir(folder):
+    if files.isdir(folder):
+        if files.listdir(folder):
             raise UsageError(
                 f"{folder} exists but has no files in train/; expected {folder}/train/*.jpg "
                 f"(A|B pairs side by side); move it away to download {name} again"
             )
-        os.rmdir(folder)  # An empty folder is just in the way of the atomic rename.
-    elif os.path.exists(folder):
+        files.rmtree(folder)  # An empty folder is just in the way of the atomic rename.
+    elif files.exists(folder):
         raise UsageError(f"{folder} is a file, not a dataset folder; move it away to download {name}")
     if not download:
         raise UsageError(f"dataset {name!r} is not in {folder} and downloading is off; {ways_out(folder)}")
     mirror = os.environ.get(MIRROR_VARIABLE)
     if mirror:
         info = dataclasses.replace(info, url=f"{mirror.rstrip('/')}/{name}.tar.gz")
-    folder = fetch_dataset(info, data_root, progress=progress)
+    if files.is_remote(data_root):
+        # Object stores cannot rename a folder into place: download and check the archive locally (the
+        # same safety checks), then copy the extracted splits, train/ last, since the set counts as
+        # present once train/ holds a file.
+        with tempfile.TemporaryDirectory(prefix="tfpix2pix-download-") as local_root:
+            extracted = fetch_dataset(info, local_root, progress=progress)
+            for split in sorted(os.listdir(extracted), key=lambda name: name == "train"):
+                files.copy_tree(os.path.join(extracted, split), os.path.join(folder, split))
+    else:
+        folder = fetch_dataset(info, data_root, progress=progress)
     if not is_present(name, data_root):
         raise UsageError(f"the archive {info.url} held no files in {name}/train/; expected {folder}/train/*.jpg")
     return folder

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import io
 
 import numpy as np
 from PIL import Image
+
+from tfpix2pix import files
 
 
 def grid(rows: list[list[np.ndarray]], *, gap: int = 2) -> np.ndarray:
@@ -23,8 +25,7 @@ def grid(rows: list[list[np.ndarray]], *, gap: int = 2) -> np.ndarray:
 
 
 def save_png(path: str, image: np.ndarray) -> None:
-    """Writes a uint8 image as PNG atomically (a temporary file renamed into place)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(temporary, format="PNG")
-    os.replace(temporary, path)
+    """Writes a uint8 image as PNG; readers see the old file or the new one (`files.write_bytes`)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    files.write_bytes(files.abspath(path), buffer.getvalue())

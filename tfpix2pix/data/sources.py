@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from tfpix2pix import files
 from tfpix2pix.data import datasets, validate
 from tfpix2pix.errors import UsageError
 
@@ -21,7 +22,7 @@ def dataset_root(data_config, *, download: bool = True) -> str | None:
     if data_config.a_dir or data_config.b_dir:
         return None
     if data_config.data_dir:
-        if not os.path.isdir(data_config.data_dir):
+        if not files.isdir(data_config.data_dir):
             raise UsageError(f"--data-dir {data_config.data_dir} does not exist or is not a folder")
         return data_config.data_dir
     return datasets.ensure_dataset(data_config.dataset, data_config.data_root, download=download)
@@ -39,13 +40,13 @@ def split_sources(data_config, split: str, *, image_size: int, log=print, downlo
         if not (data_config.a_dir and data_config.b_dir):
             raise UsageError("--a-dir and --b-dir go together: give both folders")
         for flag, folder in (("--a-dir", data_config.a_dir), ("--b-dir", data_config.b_dir)):
-            if not os.path.isdir(folder):
+            if not files.isdir(folder):
                 raise UsageError(f"{flag} {folder} does not exist or is not a folder")
         sources, bad = validate.match_folders(data_config.a_dir, data_config.b_dir, min_size=min_size, log=log)
         where = f"{data_config.a_dir} + {data_config.b_dir}"
     else:
         folder = os.path.join(dataset_root(data_config, download=download), split)
-        if not os.path.isdir(folder):
+        if not files.isdir(folder):
             raise UsageError(f"split folder {folder} does not exist (expected {split}/ with A|B image pairs)")
         sources, bad = validate.scan_pairs(folder, min_size=min_size, log=log)
         where = folder
@@ -58,9 +59,9 @@ def check_outside_data(path: str, flag: str, sources: list) -> None:
 
     Outputs written there (sample grids, results pages) would become data of the next run.
     """
-    target = os.path.realpath(path)
-    files = [file for source in sources for file in (source if isinstance(source, tuple) else (source,))]
-    for folder in {os.path.dirname(os.path.realpath(file)) for file in files}:
+    target = files.realpath(path)
+    paths = [file for source in sources for file in (source if isinstance(source, tuple) else (source,))]
+    for folder in {os.path.dirname(files.realpath(file)) for file in paths}:
         if target == folder or target.startswith(folder + os.sep):
             raise UsageError(f"{flag} {path} is inside the data folder {folder} that is read from; nothing was "
                              f"written: choose a {flag} outside it")
@@ -74,4 +75,4 @@ def has_split(data_config, split: str) -> bool:
         root = dataset_root(data_config, download=False)
     except UsageError:
         return False
-    return root is not None and os.path.isdir(os.path.join(root, split))
+    return root is not None and files.isdir(os.path.join(root, split))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
+from tfpix2pix import files
 from tfpix2pix.errors import UsageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -78,14 +79,15 @@ def list_split(folder: str) -> tuple[list[str], list[str]]:
     Raises:
         UsageError: If `folder` does not exist, is not a directory, or cannot be listed.
     """
-    if not os.path.exists(folder):
+    if not files.exists(folder):
         raise UsageError(f"data folder {folder} does not exist")
-    if not os.path.isdir(folder):
+    if not files.isdir(folder):
         raise UsageError(f"data folder {folder} is not a directory")
     try:
-        names = sorted(os.listdir(folder), key=lambda name: (_natural_key(name), name))
-    except OSError as error:
-        raise UsageError(f"cannot list data folder {folder}: {error.strerror}") from None
+        names = sorted(files.listdir(folder), key=lambda name: (_natural_key(name), name))
+    except Exception as error:  # OSError locally, TensorFlow's errors on other filesystems
+        reason = error.strerror if isinstance(error, OSError) else str(error).splitlines()[0]
+        raise UsageError(f"cannot list data folder {folder}: {reason}") from None
     images, others = [], []
     for name in names:
         is_image = not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
@@ -147,14 +149,14 @@ def check_image(path: str, *, paired: bool, min_size: int, max_side: int = 8192)
         path.encode("utf-8")
     except UnicodeEncodeError:  # os.listdir keeps undecodable bytes as surrogates; TensorFlow cannot open those.
         return "has a file name that is not valid UTF-8, which TensorFlow cannot open: rename it (e.g. with convmv)"
-    if not os.path.exists(path):
-        if os.path.islink(path):
+    if not files.exists(path):
+        if not files.is_remote(path) and os.path.islink(path):
             return f"is a broken symbolic link (to {os.readlink(path)})"
         return "does not exist"
-    if not os.path.isfile(path):
-        return "is a directory, not a file" if os.path.isdir(path) else "is not a regular file"
+    if not files.isfile(path):
+        return "is a directory, not a file" if files.isdir(path) else "is not a regular file"
     try:
-        with open(path, "rb") as file:
+        with files.open_file(path, "rb") as file:
             signature = file.read(len(_PNG_SIGNATURE))
             if not signature:
                 return "is empty (0 bytes)"
@@ -185,6 +187,8 @@ def check_image(path: str, *, paired: bool, min_size: int, max_side: int = 8192)
         return "cannot be read: permission denied (fix with chmod a+r)"
     except OSError as error:
         return f"cannot be read: {error.strerror or error}"
+    except tf.errors.OpError as error:  # a file on another filesystem (gs://, ...)
+        return f"cannot be read: {error.message.splitlines()[0]}"
     return _decode_problem(contents, width=header.size[0], height=header.size[1])
 
 
@@ -301,7 +305,7 @@ def _note_pair_oddities(pairs: list[tuple[str, str]], log: Callable[[str], None]
     for a_path, b_path in pairs:
         sizes = []
         for path in (a_path, b_path):
-            with Image.open(path) as image:  # reads the header only
+            with files.open_file(path, "rb") as file, Image.open(file) as image:  # reads the header only
                 sizes.append(image.size)
                 if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
                     rotated.append(path)

@@ -6,8 +6,10 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 
+from tfpix2pix import files
 from tfpix2pix.errors import UsageError
 from tfpix2pix.evaluate import metrics
 from tfpix2pix.evaluate.fid import frechet_inception_distance
@@ -43,10 +45,10 @@ class FolderEvaluation:
 def check_output_file(path: str, flag: str, folders: tuple[str, ...], *, overwrite: bool) -> None:
     """Refuses, before anything is read or written, an output file that is one of the images compared
     (an image in `folders`) and, without `overwrite`, one that exists."""
-    if os.path.dirname(os.path.realpath(path)) in {os.path.realpath(folder) for folder in folders} and \
+    if os.path.dirname(files.realpath(path)) in {files.realpath(folder) for folder in folders} and \
             os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES:
         raise UsageError(f"{flag} {path} is an image of the folders compared; choose another file")
-    if os.path.lexists(path) and not overwrite:
+    if files.lexists(path) and not overwrite:
         raise UsageError(f"{flag} {path} exists; nothing was written: pass --overwrite to replace it")
 
 
@@ -57,20 +59,20 @@ def read_rgb(path: str) -> np.ndarray:
         UsageError: naming the file when it cannot be read as an image.
     """
     try:
-        with Image.open(path) as image:
+        with files.open_file(path, "rb") as file, Image.open(file) as image:
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
+    except (OSError, ValueError, Image.DecompressionBombError, tf.errors.OpError) as error:
         raise UsageError(f"cannot read image {path}: {error}") from error
 
 
 def _images_by_stem(directory: str, problems: list[str], ignored: list[str]) -> dict[str, str]:
-    if not os.path.isdir(directory):
+    if not files.isdir(directory):
         raise UsageError(f"not a directory: {directory}")
     by_stem: dict[str, list[str]] = {}
-    for name in sorted(os.listdir(directory)):
+    for name in sorted(files.listdir(directory)):
         path = os.path.join(directory, name)
         stem, suffix = os.path.splitext(name)
-        if name.startswith(".") or not os.path.isfile(path):
+        if name.startswith(".") or not files.isfile(path):
             continue
         if suffix.lower() not in IMAGE_SUFFIXES:
             ignored.append(path)
@@ -109,6 +111,8 @@ def evaluate_folders(
         UsageError: if a folder is missing, no pair could be evaluated (the message lists the
             problems), or a matched pair differs in size.
     """
+    files.check(generated_dir, "--generated")
+    files.check(target_dir, "--target")
     problems: list[str] = []
     ignored: list[str] = []
     generated_paths = _images_by_stem(generated_dir, problems, ignored)

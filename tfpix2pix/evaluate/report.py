@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tfpix2pix import files
+
 PAGE_NAME = "index.html"
 
 _STYLE = """
@@ -68,7 +70,7 @@ def format_value(value) -> str:
 def _image_link(out_dir: str, relative_path: str) -> str:
     if os.path.isabs(relative_path) or "://" in relative_path or relative_path.startswith("//"):
         raise ValueError(f"image paths on the results page must be relative, got {relative_path}")
-    if not os.path.isfile(os.path.join(out_dir, relative_path)):
+    if not files.isfile(os.path.join(out_dir, relative_path)):
         raise ValueError(f"image {relative_path} not found in {out_dir}")
     # Quote each part so names with spaces, '#' or '?' still resolve as file:// links.
     return urllib.parse.quote(relative_path.replace(os.sep, "/"))
@@ -144,10 +146,8 @@ def write_results_page(
         f"<tbody>\n{chr(10).join(body)}\n</tbody></table>\n"
         "</body></html>\n"
     )
-    os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, PAGE_NAME)
-    with open(path, "w", encoding="utf-8") as page_file:
-        page_file.write(page)
+    files.write_bytes(path, page)
     return path
 
 
@@ -182,13 +182,6 @@ def write_metrics_json(
     if clashing:
         raise ValueError(f"extra must not redefine {sorted(clashing)}")
     document = json_safe({"mean": mean, "per_image": list(per_image), **extra})
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    # Write then rename, so an interrupted run never leaves half a file behind.
-    temporary_path = f"{path}.tmp"
-    with open(temporary_path, "w", encoding="utf-8") as json_file:
-        json.dump(document, json_file, indent=2, allow_nan=False)
-        json_file.write("\n")
-    os.replace(temporary_path, path)
+    # Readers see the old file or the new one: an interrupted run never leaves half a file behind.
+    files.write_bytes(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
     return path

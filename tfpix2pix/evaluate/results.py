@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from tfpix2pix import workdir as workdir_lib
+from tfpix2pix import files, workdir as workdir_lib
 from tfpix2pix.data import datasets, images, pipeline, sources
 from tfpix2pix.errors import UsageError
 from tfpix2pix.evaluate import fid, metrics, report
@@ -61,6 +61,9 @@ def run_test(
 
     Files that cannot be used are reported by name and skipped (`skipped` in the result).
     """
+    for flag, path in (("--workdir", workdir), ("--out", out_dir)):
+        if path:
+            files.check(path, flag)
     generator, config, step = restore.load_generator(workdir)
     data_config = config.data
     skipped: list[str] = []
@@ -73,11 +76,11 @@ def run_test(
         translation.seed_dropout(generator, seed)
     model = deconvolution.with_phase_deconvolutions(generator)  # Same outputs, faster (PERFORMANCE.md).
     suffix = "-stochastic" if stochastic else ""
-    if out_dir and not overwrite and _holds_other_files(out_dir):
-        raise UsageError(f"--out {out_dir} holds files that are not an earlier test result (no metrics.json); "
-                         "nothing was written: pass --overwrite to write into it, or choose another --out")
     out_dir = out_dir or os.path.join(workdir, "results", f"{split}{suffix}")
     sources.check_outside_data(out_dir, "--out", split_sources)
+    if not overwrite and _holds_other_files(out_dir):
+        raise UsageError(f"--out {out_dir} holds files that are not an earlier test result (no metrics.json); "
+                         "nothing was written: pass --overwrite to write into it, or choose another --out")
     workdir_lib.make_writable_folder(out_dir, "--out")
     palette = label_palette(data_config)
     confusion = metrics.ConfusionMatrix(len(palette)) if palette else None
@@ -114,7 +117,7 @@ def run_test(
     if confusion is not None:
         mean.update(confusion.result())  # set-level label scores, as in the paper's Table 6
     extra = {"step": step, "split": split, "mode": mode, "seed": seed if stochastic else None,
-             "workdir": os.path.abspath(workdir), "skipped": skipped}
+             "workdir": files.abspath(workdir), "skipped": skipped}
     extra.update(fid.frechet_inception_distance(generated_all, target_all, fid_weights))
     json_path = report.write_metrics_json(os.path.join(out_dir, "metrics.json"), per_image, mean, extra)
     title = f"{config.data.dataset or 'custom data'} {split}, step {step}, {mode.split(':')[0]}"
@@ -125,7 +128,7 @@ def run_test(
 
 def _holds_other_files(folder: str) -> bool:
     """A non-empty folder that is not a results folder `test` wrote (which a new test replaces)."""
-    return os.path.isdir(folder) and bool(os.listdir(folder)) and not os.path.isfile(
+    return files.isdir(folder) and bool(files.listdir(folder)) and not files.isfile(
         os.path.join(folder, "metrics.json"))
 
 

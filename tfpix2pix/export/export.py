@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfpix2pix import files
 from tfpix2pix.data import pipeline, sources
 from tfpix2pix.errors import UsageError
 from tfpix2pix.export import readme, rollback, savedmodel, tflite
@@ -66,7 +68,7 @@ class ExportOptions:
 
 
 def _folder_size(path: str) -> int:
-    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+    return sum(files.getsize(file) for file in files.walk_files(path))
 
 
 def split_images(config, split: str, count: int) -> np.ndarray | None:
@@ -94,13 +96,13 @@ def _timed(function, image, runs: int) -> float:
 
 def check_target(out: str, step: int) -> str:
     """The version folder `<out>/saved_model/<step>`; refuses a non-empty one before anything is written."""
-    if os.path.exists(out) and not os.path.isdir(out):
+    if files.exists(out) and not files.isdir(out):
         raise UsageError(f"--out {out} exists and is not a folder")
     version_dir = os.path.join(out, "saved_model", str(step))
-    if os.path.isdir(version_dir) and os.listdir(version_dir):
+    if files.isdir(version_dir) and files.listdir(version_dir):
         raise UsageError(f"{version_dir} already holds an export of step {step}; nothing was overwritten: "
                          "choose another --out, or delete that folder to export again")
-    if os.path.exists(version_dir) and not os.path.isdir(version_dir):
+    if files.exists(version_dir) and not files.isdir(version_dir):
         raise UsageError(f"{version_dir} exists and is not a folder")
     return version_dir
 
@@ -148,6 +150,8 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
     unknown = [variant for variant in options.tflite_variants if variant not in tflite.VARIANTS]
     if unknown:
         raise UsageError(f"unknown TFLite variant(s) {', '.join(unknown)}; valid: {', '.join(tflite.VARIANTS)}")
+    files.check(workdir, "--workdir")
+    files.check(out, "--out")
     name = options.name or os.path.basename(os.path.normpath(out))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise UsageError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (set it with --name)")
@@ -169,7 +173,7 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
         evaluation, evaluation_source = savedmodel.warmup_images(image_size)[1], "synthetic"
     reference = generator(evaluation, training=False).numpy()
     facts = {"step": step, "image_size": image_size, "multiple": multiple, "direction": config.data.direction,
-             "generator": config.model.generator, "norm": config.model.norm, "workdir": os.path.abspath(workdir)}
+             "generator": config.model.generator, "norm": config.model.norm, "workdir": files.abspath(workdir)}
     rows: list[dict] = []
 
     # Everything written from here is recorded first: a failure or SIGINT/SIGTERM undoes it all.
@@ -195,16 +199,13 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
             if row.get("meets_target") is False:
                 log(f"  warning: {row['format']} misses its parity target: {row['parity']}")
 
-        with open(os.path.join(out, "models.config"), "w") as file:
-            file.write(models_config(name))
+        files.write_bytes(os.path.join(out, "models.config"), models_config(name))
         result = ExportResult(
             name=name, version=step, out=out, saved_model=version_dir, image_size=image_size, multiple=multiple,
             max_side=options.max_side, stochastic=options.stochastic,
             evaluation_images=f"{len(evaluation)} {evaluation_source} images", formats=tuple(rows),
         )
-        with open(os.path.join(out, "export.json"), "w") as file:
-            json.dump(result.to_dict(), file, indent=2)
-            file.write("\n")
+        files.write_bytes(os.path.join(out, "export.json"), json.dumps(result.to_dict(), indent=2) + "\n")
         readme.write(os.path.join(out, "README.md"), result.to_dict())
     return result
 
@@ -241,16 +242,13 @@ def _saved_model_rows(version_dir, generator, evaluation, reference, options) ->
 
 def _keras_file_row(generator, out: str, evaluation, reference) -> dict:
     path = os.path.join(out, "generator.keras")
-    staging = os.path.join(out, f".generator-{os.getpid()}.keras")  # Keras wants the .keras suffix.
-    try:
-        generator.save(staging)
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.remove(staging)
-    reloaded = keras.saving.load_model(path, compile=False)
+    with tempfile.TemporaryDirectory(prefix="tfpix2pix-keras-") as scratch:
+        local = os.path.join(scratch, "generator.keras")  # Keras wants the .keras suffix.
+        generator.save(local)
+        files.write_bytes(path, files.read_bytes(local))
+        reloaded = keras.saving.load_model(local, compile=False)
     difference = float(np.max(np.abs(reloaded(evaluation, training=False).numpy() - reference)))
-    return {"format": "keras file", "file": path, "bytes": os.path.getsize(path), "ms": None,
+    return {"format": "keras file", "file": path, "bytes": files.getsize(path), "ms": None,
             "parity": f"max abs diff {difference:.2g} (target {TOLERANCES['keras_file']:g})",
             "max_abs_diff": difference,
             "meets_target": difference <= TOLERANCES["keras_file"]}
@@ -298,12 +296,10 @@ def _tflite_rows(generator, out, name, image_size, calibration, evaluation, refe
             row.update(file=None, refused=refusal)
             log(f"  tflite {variant}: refused, not written: {refusal}")
         else:
-            _write_atomically(path, model)
+            files.write_bytes(path, model)
             sidecar = {**facts, "variant": variant, "signature": tflite.SIGNATURE, "deterministic": True,
                        **tflite.io_facts(model)}
-            with open(formats.sidecar_path(path), "w") as file:
-                json.dump(sidecar, file, indent=2)
-                file.write("\n")
+            files.write_bytes(formats.sidecar_path(path), json.dumps(sidecar, indent=2) + "\n")
         rows.append(row)
     return rows
 
@@ -320,17 +316,6 @@ def _tflite_parity(variant: str, outputs, reference) -> dict:
 
 def tflite_path(out: str, name: str, variant: str) -> str:
     return os.path.join(out, f"{name}_{variant}.tflite")
-
-
-def _write_atomically(path: str, contents: bytes) -> None:
-    staging = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(staging, "wb") as file:
-            file.write(contents)
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.remove(staging)
 
 
 def models_config(name: str) -> str:

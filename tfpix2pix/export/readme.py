@@ -1,11 +1,13 @@
 """The README.md written into an export folder: how to serve it, request examples, measured figures.
 
-The Python blocks are complete scripts. tests/test_export.py runs them against the exported
+The Python blocks are complete scripts. tests/export/test_export.py runs them against the exported
 SavedModel through the same request objects (REST JSON bodies, gRPC PredictRequest protos), so
 the examples cannot drift from the signatures.
 """
 
 from __future__ import annotations
+
+from tfpix2pix import files
 
 REST_SCRIPT = '''\
 # make_request.py: python make_request.py photo.jpg [more.jpg ...] > request.json
@@ -242,5 +244,4 @@ delegate).{refused_text}
 
 
 def write(path: str, summary: dict) -> None:
-    with open(path, "w") as file:
-        file.write(render(summary))
+    files.write_bytes(path, render(summary))

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
+
+from tfpix2pix import files
 
 
 class Stopped(Exception):
@@ -44,11 +45,12 @@ def signals_raise():
 
 
 def _state(path: str) -> tuple:
-    """What tells a replaced path from the one backed up: its size and modification time."""
-    if not os.path.lexists(path):
+    """What tells a replaced path from the one backed up: its size and time, or a folder's entries."""
+    if not files.lexists(path):
         return ()
-    status = os.lstat(path)
-    return status.st_size, status.st_mtime_ns
+    if files.isdir(path):
+        return tuple(sorted((name, _state(os.path.join(path, name))) for name in files.listdir(path)))
+    return files.getsize(path), files.getmtime(path)
 
 
 class Rollback:
@@ -64,18 +66,18 @@ class Rollback:
         """Call before writing `path` (a file or folder): a new path is removed on undo, an old one restored."""
         if path in self.created or path in self.replaced:
             return
-        if not os.path.lexists(path):
+        if not files.lexists(path):
             self.created.append(path)
             return
-        os.makedirs(self.backups_dir, exist_ok=True)
+        files.makedirs(self.backups_dir)
         backup = os.path.join(self.backups_dir, str(len(self.replaced)))
-        (shutil.copytree if os.path.isdir(path) else shutil.copy2)(path, backup)
+        (files.copy_tree if files.isdir(path) else files.copy)(path, backup)
         self.replaced[path] = (backup, _state(path))
 
     def record_folders(self, path: str) -> None:
         """Records each missing folder on the way to `path` (created by the export, so removed on undo)."""
         missing = []
-        while path and not os.path.exists(path):
+        while path and not files.exists(path):
             missing.append(path)
             path = os.path.dirname(path)
         for folder in reversed(missing):
@@ -85,25 +87,27 @@ class Rollback:
         """Removes what was created (newest first) and restores what was replaced; returns the paths undone."""
         undone = []
         for path in reversed(self.created):
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            elif os.path.lexists(path):
-                os.remove(path)
+            if files.isdir(path) and not os.path.islink(path):
+                files.rmtree(path)
+            elif files.lexists(path):
+                files.remove(path)
             else:
                 continue
             undone.append(path)
         for path, (backup, state) in self.replaced.items():
             if _state(path) == state:
                 continue  # never written
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            os.replace(backup, path)
+            if files.isdir(path) and not os.path.islink(path):
+                files.rmtree(path)
+                files.copy_tree(backup, path)  # object stores cannot rename a folder
+            else:
+                files.replace(backup, path)
             undone.append(path)
         self._drop_backups()
         return undone
 
     def _drop_backups(self) -> None:
-        shutil.rmtree(self.backups_dir, ignore_errors=True)
+        files.rmtree(self.backups_dir)
 
     def __enter__(self) -> "Rollback":
         return self

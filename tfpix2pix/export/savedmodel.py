@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import tempfile
 
 import numpy as np
 import tensorflow as tf
 
+from tfpix2pix import files
 from tfpix2pix.data import pipeline
 from tfpix2pix.inference import translation
 from tfpix2pix.inference.formats import BYTES_KEY, IMAGES_KEY, metadata_path, SERVE, TRANSLATE
@@ -201,14 +202,19 @@ def save(
         generator, multiple=multiple, max_side=max_side, stochastic=stochastic,
         per_image=stochastic and norm == "batch",
     )
-    parent, version = os.path.split(os.path.abspath(version_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = os.path.join(parent, f".{version}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
+    parent, version = os.path.split(files.abspath(version_dir).rstrip("/"))
+    files.makedirs(parent)
+    # Locally the version is written into a hidden sibling and renamed into place. Object stores
+    # cannot rename a folder (it is a copy), so there it is written in a local folder first and
+    # copied with saved_model.pb last: until the graph is there, no loader takes the folder.
+    remote = files.is_remote(version_dir)
+    scratch = tempfile.mkdtemp(prefix="tfpix2pix-savedmodel-") if remote else None
+    staging = os.path.join(scratch or parent, f".{version}.partial-{os.getpid()}")
+    files.rmtree(staging)
     try:
         tf.saved_model.save(module, staging, signatures=module.signatures())
         facts_path = metadata_path(staging)
-        os.makedirs(os.path.dirname(facts_path), exist_ok=True)
+        files.makedirs(os.path.dirname(facts_path))
         facts = {
             "multiple": multiple, "minimum_side": translation.minimum_side(multiple), "max_side": max_side,
             "stochastic": stochastic, "norm": norm, "signatures": {
@@ -217,15 +223,30 @@ def save(
                             "outputs": {IMAGES_KEY: "float32 [batch, H, W, 3] in [-1, 1]"}},
             }, **(metadata or {}),
         }
-        with open(facts_path, "w") as file:
-            json.dump(facts, file, indent=2, sort_keys=True)
-            file.write("\n")
-        write_warmup_requests(os.path.join(os.path.dirname(facts_path), WARMUP_FILE), model_name=model_name, image_size=warmup_image_size)
-        if os.path.isdir(version_dir):
-            os.rmdir(version_dir)  # Empty (checked by the caller): rename cannot replace a folder otherwise.
-        os.rename(staging, version_dir)
+        files.write_bytes(facts_path, json.dumps(facts, indent=2, sort_keys=True) + "\n")
+        write_warmup_requests(os.path.join(os.path.dirname(facts_path), WARMUP_FILE), model_name=model_name,
+                              image_size=warmup_image_size)
+        if remote:
+            _copy_graph_last(staging, version_dir)
+        else:
+            if os.path.isdir(version_dir):
+                os.rmdir(version_dir)  # Empty (checked by the caller): rename cannot replace a folder otherwise.
+            os.rename(staging, version_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        files.rmtree(staging)
+        if scratch:
+            files.rmtree(scratch)
+
+
+def _copy_graph_last(staging: str, version_dir: str) -> None:
+    """Copies a written SavedModel into `version_dir`, its saved_model.pb after everything else."""
+    graph = os.path.join(staging, "saved_model.pb")
+    for path in files.walk_files(staging):
+        if path != graph:
+            target = os.path.join(version_dir, os.path.relpath(path, staging))
+            files.makedirs(os.path.dirname(target))
+            files.copy(path, target)
+    files.copy(graph, os.path.join(version_dir, "saved_model.pb"))
 
 
 def warmup_images(image_size: int) -> tuple[bytes, np.ndarray]:

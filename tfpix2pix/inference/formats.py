@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+from tfpix2pix import files
 from tfpix2pix.errors import UsageError
 
 SERVE = "serving_default"
@@ -26,11 +27,10 @@ def metadata_path(version_dir: str) -> str:
 
 def read_facts(path: str, what: str) -> dict:
     """The JSON object in `path` ({} when absent); a damaged file is one `UsageError` naming it."""
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         return {}
     try:
-        with open(path, encoding="utf-8") as file:
-            facts = json.load(file)
+        facts = json.loads(files.read_bytes(path).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UsageError(f"{path}, the {what}, is damaged ({error}): export the model again") from None
     if not isinstance(facts, dict):

@@ -9,10 +9,11 @@ from the chief's checkpoints. See DISTRIBUTED.md.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 
 import tensorflow as tf
+
+from tfpix2pix import files
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def destinations(strategy: tf.distribute.Strategy, workdir: str, *, checkpoints:
         return Destinations(True, checkpoints, logs, samples, restore_from=checkpoints, scratch=None)
     resolver = strategy.cluster_resolver
     scratch = os.path.join(workdir, f".worker-{resolver.task_type}-{resolver.task_id}")
-    shutil.rmtree(scratch, ignore_errors=True)
+    files.rmtree(scratch)
     return Destinations(False, os.path.join(scratch, "checkpoints"), os.path.join(scratch, "logs"), None,
                         restore_from=checkpoints, scratch=scratch)
 
@@ -55,7 +56,7 @@ def destinations(strategy: tf.distribute.Strategy, workdir: str, *, checkpoints:
 def cleanup(places: Destinations) -> None:
     """Removes a non-chief worker's scratch folder."""
     if places.scratch:
-        shutil.rmtree(places.scratch, ignore_errors=True)
+        files.rmtree(places.scratch)
 
 
 def checkpoint_manager(checkpoint, directory: str, train_config) -> tf.train.CheckpointManager:

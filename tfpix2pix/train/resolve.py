@@ -14,7 +14,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from tfpix2pix import config as config_lib, workdir as workdir_lib
+from tfpix2pix import config as config_lib, files, workdir as workdir_lib
 from tfpix2pix.data import datasets
 from tfpix2pix.errors import UsageError
 
@@ -77,7 +77,14 @@ def _dataset(request: TrainRequest) -> str | None:
 
 
 def default_workdir(request: TrainRequest) -> str:
-    """`runs/<dataset>`, or `runs/<own data folder's name>`, unless the request names one."""
+    """`runs/<dataset>`, or `runs/<own data folder's name>`, unless the request names one.
+
+    Every path of the request is checked first: one TensorFlow cannot open stops here.
+    """
+    for flag, path in (("--workdir", request.workdir), ("--data-dir", request.data_dir), ("--a-dir", request.a_dir),
+                       ("--b-dir", request.b_dir), ("--data-root", request.data_root)):
+        if path:
+            files.check(path, flag)
     if request.workdir is not None:
         if not request.workdir.strip():
             raise UsageError(f"--workdir must name a folder, got {request.workdir!r}")
