@@ -5,6 +5,7 @@ import io
 import os
 import socket
 import tarfile
+import tempfile
 import threading
 import time
 import zipfile
@@ -326,3 +327,29 @@ def test_fetch_dataset_unknown_host_names_the_reason(tmp_path, monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     with pytest.raises(UsageError, match=r"tinyset\.tar\.gz: Name or service not known; either put"):
         fetch_dataset(info_for("http://efrosgans.invalid/tinyset.tar.gz"), str(tmp_path), timeout=1)
+
+
+def test_a_dataset_for_a_remote_data_root_is_checked_locally_then_copied(server, tmp_path, monkeypatch):
+    from tfpix2pix import files
+    from tfpix2pix.data import datasets
+
+    base, routes = server
+    monkeypatch.setenv(datasets.MIRROR_VARIABLE, base)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    body = dataset_tar(name="facades", size=1000)
+    routes["/facades.tar.gz"] = (body, len(body))
+    root = "ram://download-test/data"
+    folder = datasets.ensure_dataset("facades", root, progress=False)
+    assert folder == f"{root}/facades" and datasets.is_present("facades", root)
+    assert sorted(files.listdir(f"{folder}/train")) == ["1.jpg", "2.jpg", "3.jpg", "4.jpg"]
+    assert files.read_bytes(f"{folder}/train/3.jpg") == bytes([3]) * 1000
+    assert os.listdir(tmp_path) == []  # the local download and extraction are gone
+    # The same safety checks: a hostile archive is refused and nothing reaches the remote root.
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        add_file(tar, "maps/train/1.jpg", b"x")
+        add_file(tar, "../evil", b"x")
+    routes["/maps.tar.gz"] = (buffer.getvalue(), len(buffer.getvalue()))
+    with pytest.raises(UsageError, match="'..' component"):
+        datasets.ensure_dataset("maps", root, progress=False)
+    assert not files.exists(f"{root}/maps")
