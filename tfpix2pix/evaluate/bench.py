@@ -19,8 +19,9 @@ import tensorflow as tf
 from tfpix2pix import config as config_lib
 from tfpix2pix.data import datasets, pipeline
 from tfpix2pix.export import savedmodel, tflite
-from tfpix2pix.inference import formats
+from tfpix2pix.inference import formats, memory, runners
 from tfpix2pix.models import deconvolution
+from tfpix2pix.models.generator import required_multiple
 from tfpix2pix.train import build
 from tfpix2pix.train.trainer import Trainer
 
@@ -144,6 +145,18 @@ def measure_generator_latency(generator, *, image_size: int, repeats: int = 10) 
     return median_seconds(lambda: forward(image).numpy(), repeats=repeats, warmup=2) * 1000
 
 
+def measure_predict_memory(generator, *, image_size: int, side: int) -> dict:
+    """Peak memory of translating one side x side image as `predict` runs a work dir: measured (the
+    peak resident memory increase) and `memory.estimate_peak_bytes`, both in MB (2**20) per megapixel."""
+    runner = runners.KerasRunner(generator, multiple=required_multiple("unet", image_size), image_size=image_size)
+    estimate = memory.estimate_peak_bytes(runner.memory_bytes_per_pixel, side, side, 1, multiple=runner.multiple)
+    image = np.random.default_rng(0).uniform(-1, 1, [1, side, side, 3]).astype(np.float32)
+    measured = memory.peak_increase(lambda: runner.run(image))
+    megapixels = side * side / 1e6
+    return {"side": side, "estimate_mb_per_mp": estimate / 2**20 / megapixels,
+            "measured_mb_per_mp": None if measured is None else measured / 2**20 / megapixels}
+
+
 def measure_pipeline(*, image_size: int, load_size: int, repeats: int = 3) -> float:
     """Input pipeline images/s (read, decode, resize, crop, flip) over the bundled sample."""
     folder = os.path.join(datasets.bundled_sample_dir(), "train")
@@ -209,7 +222,11 @@ def run(
     results["infer_ms"].update(exported_latencies(default_generator, image_size=image_size, repeats=3 if quick else 10))
     log("measuring the input pipeline ...")
     results["pipeline_img_per_s"] = measure_pipeline(image_size=image_size, load_size=load_size, repeats=repeats)
-    results["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log("measuring predict memory ...")  # Resets the peak RSS: read the run's peak first.
+    results["predict_memory"] = measure_predict_memory(default_generator, image_size=image_size,
+                                                       side=512 if quick else 1024)
+    results["peak_memory_mb"] = max(peak_memory_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     results["machine"] = {"cpus": os.cpu_count(), "tensorflow": tf.__version__, "keras": keras.__version__}
     return results
 
@@ -228,6 +245,11 @@ def table(results: dict) -> str:
     for name, ms in results["infer_ms"].items():
         lines.append(f"{'generator latency, ' + name:<34}{ms:>10.1f} ms/image")
     lines.append(f"{'input pipeline':<34}{results['pipeline_img_per_s']:>10.1f} img/s")
+    predict_memory = results["predict_memory"]
+    measured = predict_memory["measured_mb_per_mp"]
+    lines.append(f"{'predict memory, ' + str(predict_memory['side']) + ' px':<34}"
+                 f"{'n/a' if measured is None else format(measured, '.0f'):>10} MB/MP   "
+                 f"(estimate {predict_memory['estimate_mb_per_mp']:.0f} MB/MP)")
     lines.append(f"{'peak memory':<34}{results['peak_memory_mb']:>10.0f} MB")
     return "\n".join(lines)
 

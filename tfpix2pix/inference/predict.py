@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tfpix2pix.data import images, pipeline, validate
 from tfpix2pix.errors import UsageError
-from tfpix2pix.inference import translation
+from tfpix2pix.inference import memory, translation
 
 
 def expand_inputs(patterns: list[str]) -> tuple[list[str], list[str]]:
@@ -66,6 +66,27 @@ def _load(path: str, *, min_side: int, max_side: int) -> tuple[np.ndarray | None
     return pipeline.decode(tf.io.read_file(path)).numpy(), None
 
 
+def batch_that_fits(runner, height: int, width: int, batch_size: int, *, resize: bool) -> tuple[int, int, int]:
+    """The largest batch of at most `batch_size` height x width images whose estimated peak memory
+    fits in what is available now.
+
+    Returns:
+        (images, estimated bytes of one image, available bytes): 0 images when one alone does not fit.
+    """
+    available = memory.available_bytes()
+
+    def needed(count: int) -> int:
+        return memory.estimate_peak_bytes(
+            runner.memory_bytes_per_pixel, height, width, count, multiple=runner.multiple,
+            model_size=(runner.image_size, runner.image_size) if resize else None, images_per_call=runner.images_per_call,
+        )
+
+    count = batch_size
+    while count > 0 and needed(count) > available:
+        count -= 1
+    return count, needed(1), available
+
+
 def predict(
     runner,
     inputs: list[str],
@@ -84,6 +105,10 @@ def predict(
     Without `resize`, sides that are not multiples of `runner.multiple` are reflect-padded and the
     output cropped back (any size and aspect ratio); with `resize`, images are resized to the
     training size and the output back to the input size. Images of the same size share batches.
+
+    Before each batch its peak memory is estimated (`memory.estimate_peak_bytes`): a batch that
+    would not fit in the available memory is made smaller, down to one image, and images too big
+    to translate alone are skipped with a problem naming the estimate.
 
     No output replaces an input of the call; existing outputs are replaced only with `overwrite`.
 
@@ -115,8 +140,19 @@ def predict(
         by_size[pixels.shape[:2]].append((path, pixels))
     written = []
     for (height, width), group in by_size.items():
-        for start in range(0, len(group), batch_size):
-            chunk = group[start : start + batch_size]
+        start = 0
+        while start < len(group):
+            count, needed, available = batch_that_fits(runner, height, width, min(batch_size, len(group) - start),
+                                                        resize=resize)
+            if count == 0:  # Every image of this size needs as much: skip them all, each by name.
+                advice = "lower --max-side to refuse such images up front" + ("" if resize else ", or use --resize")
+                problems.extend(f"{validate.display(path)}: {width}x{height} needs about {memory.readable_size(needed)} to translate, "
+                                f"{memory.readable_size(available)} are available ({advice})" for path, _ in group[start:])
+                break
+            if count < min(batch_size, len(group) - start):
+                log(f"{width}x{height} images: {memory.readable_size(available)} available, translating {count} at a time")
+            chunk = group[start : start + count]
+            start += count
             batch = pipeline.to_float(np.stack([pixels for _, pixels in chunk]))
             if resize:
                 batch = tf.image.resize(batch, [runner.image_size, runner.image_size], method="bicubic")

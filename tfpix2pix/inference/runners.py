@@ -5,10 +5,15 @@
 
 Every runner reflect-pads sides to `runner.multiple` and crops back (`translation.pad_to_multiple`),
 so the three formats give the same images within the export tolerances (docs/EXPORT.md).
+
+Each runner also tells `memory.estimate_peak_bytes` what it needs: `memory_bytes_per_pixel`, the
+simulated activation peak per padded pixel of its graph, and `images_per_call` (None: the whole
+batch at once).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -16,9 +21,9 @@ import tensorflow as tf
 
 from tfpix2pix import workdir as workdir_lib
 from tfpix2pix.errors import UsageError
-from tfpix2pix.inference import formats, restore, translation
+from tfpix2pix.inference import formats, memory, restore, translation
 from tfpix2pix.models import deconvolution
-from tfpix2pix.models.generator import required_multiple
+from tfpix2pix.models.generator import build_generator, required_multiple
 
 
 def _check_images(images, source: str, multiple: int) -> tf.Tensor:
@@ -33,27 +38,58 @@ def _check_images(images, source: str, multiple: int) -> tf.Tensor:
     return images
 
 
-class WorkdirRunner:
-    """The generator rebuilt from a work dir's config.json and latest checkpoint."""
+class KerasRunner:
+    """A Keras generator in memory, run as `predict` runs a work dir (bench measures it this way).
 
-    def __init__(self, workdir: str):
-        self.generator, self.config, self.step = restore.load_generator(workdir)
-        self.image_size = self.config.data.image_size
-        self.multiple = required_multiple(self.config.model.generator, self.image_size)
-        self.description = f"work dir {workdir} (step {self.step}, Keras)"
+    Args:
+        generator: the Keras generator.
+        multiple: sides are padded to multiples of this (`generator.required_multiple`).
+        image_size: the training size (`--resize` target).
+        norm: the generator's normalization; batch norm in stochastic mode runs one image at a time.
+        description: what `predict` prints about the model.
+    """
+
+    def __init__(self, generator, *, multiple: int, image_size: int, norm: str = "instance",
+                 description: str = "Keras generator"):
+        self.generator, self.multiple, self.image_size, self.norm = generator, multiple, image_size, norm
+        self.description = description
         # Same outputs, faster on CPU (PERFORMANCE.md); shares the dropout layers and their seeds.
-        self.model = deconvolution.with_phase_deconvolutions(self.generator)
+        self.model = deconvolution.with_phase_deconvolutions(generator)
+        # One graph per mode for any batch and size, as the SavedModel's `translate`: the graph frees
+        # each intermediate tensor after its last reader, where eager Keras keeps them and needs about
+        # four times the memory (docs/RELIABILITY.md, "Memory of predict"); outputs are the same.
+        spec = [tf.TensorSpec([None, None, None, 3], tf.float32)]
+        self._translate = {
+            training: tf.function(lambda images, training=training: translation.translate(
+                self.model, images, multiple=self.multiple, training=training), input_signature=spec)
+            for training in (False, True)
+        }
+        self.images_per_call = None  # At most the whole batch; one at a time only in stochastic batch norm.
+
+    @functools.cached_property
+    def memory_bytes_per_pixel(self) -> float:
+        return memory.activation_bytes_per_pixel(self.model, self.multiple)
 
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
         images = _check_images(images, self.description, self.multiple)
         if stochastic and seed is not None:
             translation.seed_dropout(self.generator, seed)
-        if stochastic and self.config.model.norm == "batch":
+        translate = self._translate[stochastic]
+        if stochastic and self.norm == "batch":
             # As the SavedModel: one image at a time, so batch statistics never mix images.
-            parts = [translation.translate(self.model, image[tf.newaxis], multiple=self.multiple, training=True)
-                     for image in images]
-            return tf.concat(parts, axis=0).numpy()
-        return translation.translate(self.model, images, multiple=self.multiple, training=stochastic).numpy()
+            return tf.concat([translate(image[tf.newaxis]) for image in images], axis=0).numpy()
+        return translate(images).numpy()
+
+
+class WorkdirRunner(KerasRunner):
+    """The generator rebuilt from a work dir's config.json and latest checkpoint."""
+
+    def __init__(self, workdir: str):
+        generator, self.config, self.step = restore.load_generator(workdir)
+        image_size = self.config.data.image_size
+        super().__init__(generator, multiple=required_multiple(self.config.model.generator, image_size),
+                         image_size=image_size, norm=self.config.model.norm,
+                         description=f"work dir {workdir} (step {self.step}, Keras)")
 
 
 def find_saved_model(path: str) -> str:
@@ -82,6 +118,18 @@ class SavedModelRunner:
         self.image_size = int(facts.get("image_size", self.multiple))
         self.stochastic = bool(facts.get("stochastic", False))
         self.description = f"SavedModel {self.path}"
+        self.facts = facts
+        # `translate` runs one image at a time only for batch norm in stochastic mode (savedmodel.py).
+        self.images_per_call = 1 if self.stochastic and facts.get("norm") == "batch" else None
+
+    @functools.cached_property
+    def memory_bytes_per_pixel(self) -> float:
+        # The loaded graph's op shapes are not known before it runs: rebuild its architecture from the
+        # facts file and the first kernel (the only one reading the 3 image channels, HWIO).
+        kernels = [shape for _, shape in tf.train.list_variables(os.path.join(self.path, "variables", "variables"))
+                   if len(shape) == 4 and shape[2] == 3]
+        base_filters = min(shape[3] for shape in kernels) if kernels else 64  # 64: the paper's, the largest preset
+        return architecture_bytes_per_pixel(self.facts, base_filters, self.multiple)
 
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
         images = _check_images(images, self.description, self.multiple)
@@ -127,6 +175,8 @@ class TFLiteRunner:
         self.multiple = int(facts.get("multiple", self.image_size))
         self.current_shape = self.exported_shape
         self.description = f"TFLite {path}"
+        self.images_per_call = 1
+        self.memory_bytes_per_pixel = self._bytes_per_pixel()
 
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
         images = _check_images(images, self.description, self.multiple)
@@ -137,6 +187,32 @@ class TFLiteRunner:
         self._reshape(tuple(int(side) for side in padded.shape[1:3]))
         outputs = [self._invoke(image[np.newaxis]) for image in padded.numpy()]
         return translation.crop(tf.constant(np.concatenate(outputs)), box).numpy()
+
+    def _bytes_per_pixel(self) -> float:
+        """Activation bytes per pixel at the exported size, as XNNPACK holds them (measured within 5%).
+
+        The simulated live peak of the file's own ops, plus what XNNPACK keeps for the whole run:
+        an indirection buffer per convolution (a pointer per output pixel and kernel tap), plus the
+        six float32 copies of `run` beyond those `memory.estimate_peak_bytes` counts (the padded
+        array, the quantized input, the interpreter's input and output, the copied output and the
+        concatenated tensor).
+        """
+        tensors = {detail["index"]: detail for detail in self.interpreter.get_tensor_details()}
+        nbytes = {index: int(np.prod(detail["shape"])) * np.dtype(detail["dtype"]).itemsize
+                  for index, detail in tensors.items()}
+        pixels = float(np.prod(self.exported_shape))
+        try:
+            operations = self.interpreter._get_ops_details()  # Private, but in every TFLite and LiteRT release.
+        except AttributeError:
+            return sum(nbytes.values()) / pixels  # Every tensor at once: an upper bound.
+        steps = [(list(operation["inputs"]), list(operation["outputs"])) for operation in operations]
+        written = {index for _, outputs in steps for index in outputs}
+        activations = {index: nbytes[index] for index in written if index in nbytes}  # Not weights, not the input.
+        indirection = sum(
+            int(np.prod(tensors[operation["outputs"][0]]["shape"][:3])) * int(np.prod(tensors[operation["inputs"][1]]["shape"][1:3])) * 8
+            for operation in operations if operation["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")
+        )
+        return (memory.peak_live_bytes(steps, activations) + indirection) / pixels + 6 * 12
 
     def _reshape(self, shape: tuple[int, int]) -> None:
         if shape == self.current_shape:
@@ -162,6 +238,21 @@ class TFLiteRunner:
         return output
 
 
+def architecture_bytes_per_pixel(facts: dict, base_filters: int, multiple: int) -> float:
+    """`memory.activation_bytes_per_pixel` of the generator an export's facts describe, in phase form.
+
+    From 8 filters up, the simulated peak is a tensor with a multiple of `base_filters` channels,
+    so the figure is proportional to `base_filters` (checked from 8 to 64, U-Net and ResNet): a
+    build at 8 filters gives it without allocating the real weights (218 MB for the paper's U-Net).
+    Below 8 filters the 3-channel images weigh in, and the model is small enough to build as it is.
+    """
+    filters = min(base_filters, 8)
+    generator = build_generator(kind=facts.get("generator", "unet"), image_size=int(facts.get("image_size", multiple)),
+                                base_filters=filters, norm=facts.get("norm", "instance"))
+    figure = memory.activation_bytes_per_pixel(deconvolution.with_phase_deconvolutions(generator), multiple)
+    return figure * base_filters / filters
+
+
 def quantize(values: np.ndarray, detail: dict) -> np.ndarray:
     """float -> the tensor's dtype with its (scale, zero point); float tensors pass through."""
     if detail["dtype"] == np.float32:
@@ -182,8 +273,8 @@ def load_runner(model_path: str):
     """A runner for a work dir, a SavedModel folder (or an export folder) or a .tflite file.
 
     Returns:
-        An object with `multiple`, `image_size`, `description` and
-        `run(images, *, stochastic=False, seed=None) -> np.ndarray`.
+        An object with `multiple`, `image_size`, `description`, `memory_bytes_per_pixel`,
+        `images_per_call` and `run(images, *, stochastic=False, seed=None) -> np.ndarray`.
     """
     if not os.path.exists(model_path):
         raise UsageError(f"--model {model_path} does not exist")
