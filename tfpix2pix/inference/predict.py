@@ -118,18 +118,15 @@ def predict(
     paths, problems = expand_inputs(inputs)
     if not paths and not problems:
         raise UsageError("no input images given")
+    # Reflect padding grows any side from minimum_side up to the model's multiple (§ any-size inference).
+    min_side = 1 if resize else translation.minimum_side(runner.multiple)
+    by_size: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = defaultdict(list)
     names: dict[str, str] = {}
     for path in paths:
         name = os.path.basename(output_path(out_dir, path))
         if name in names:
             problems.append(f"{path}: same output name {name} as {names[name]} (skipped)")
-        else:
-            names[name] = path
-    check_outputs(list(names.values()), out_dir, overwrite=overwrite)
-    # Reflect padding grows any side from minimum_side up to the model's multiple (§ any-size inference).
-    min_side = 1 if resize else translation.minimum_side(runner.multiple)
-    by_size: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = defaultdict(list)
-    for path in names.values():
+            continue
         pixels, reason = _load(path, min_side=min_side, max_side=max_side)
         if reason is not None:
             if "smaller than" in reason:
@@ -137,7 +134,9 @@ def predict(
                           "or use --resize)"
             problems.append(f"{validate.display(path)}: {reason}")
             continue
+        names[name] = path
         by_size[pixels.shape[:2]].append((path, pixels))
+    check_outputs(list(names.values()), out_dir, overwrite=overwrite)  # before anything is written
     written = []
     for (height, width), group in by_size.items():
         start = 0
