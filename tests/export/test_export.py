@@ -445,3 +445,11 @@ def test_cli_export_writes_the_folder_and_prints_the_figures(exported, capsys, t
     assert sorted(os.listdir(out)) == ["README.md", "export.json", "generator.keras", "models.config", "saved_model"]
     assert 'name: "pix"' in (out / "models.config").read_text()
     assert formats.read_metadata(str(out / "saved_model" / "40"))["max_side"] == 1024
+
+
+def test_a_truncated_saved_model_pb_is_one_message_naming_it(exported, tmp_path):
+    copy = shutil.copytree(exported.result.saved_model, tmp_path / "7")
+    graph = copy / "saved_model.pb"
+    graph.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])
+    with pytest.raises(UsageError, match=f"^{graph} cannot be loaded \\(.+\\): export the model again$"):
+        runners.load_runner(str(copy))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from collections import defaultdict
 
 import numpy as np
 import tensorflow as tf
 
+from tfpix2pix import files
 from tfpix2pix.data import images, pipeline, validate
 from tfpix2pix.errors import UsageError
 from tfpix2pix.inference import memory, translation
@@ -18,13 +18,14 @@ def expand_inputs(patterns: list[str]) -> tuple[list[str], list[str]]:
     """Files, folders (their images) and globs -> (image paths in order, problems)."""
     paths, problems = [], []
     for pattern in patterns:
-        if os.path.isdir(pattern):
+        files.check(pattern, "input")
+        if files.isdir(pattern):
             found, _ = validate.list_split(pattern)
         elif any(char in pattern for char in "*?["):
-            found = sorted(glob.glob(pattern))
+            found = files.glob(pattern)
             if not found:
                 problems.append(f"{pattern}: no file matches")
-        elif os.path.lexists(pattern):
+        elif files.lexists(pattern):
             found = [pattern]
         else:
             problems.append(f"{pattern}: no such file or folder")
@@ -46,13 +47,13 @@ def check_outputs(paths: list[str], out_dir: str, *, overwrite: bool) -> None:
     outputs are named `<input name>.png`, so `photos/a.jpg` -> `photos/a.png` is allowed, while
     `photos/a.png` -> `photos/a.png` is not.
     """
-    inputs = {os.path.realpath(path) for path in paths}
-    clashes = [path for path in paths if os.path.realpath(output_path(out_dir, path)) in inputs]
+    inputs = {files.realpath(path) for path in paths}
+    clashes = [path for path in paths if files.realpath(output_path(out_dir, path)) in inputs]
     if clashes:
         shown = ", ".join(clashes[:3]) + (f" and {len(clashes) - 3} more" if len(clashes) > 3 else "")
         raise UsageError(f"--out {out_dir} would write over input images of this call ({shown}: outputs are named "
                          "<input name>.png); nothing was written: choose an --out that holds none of the inputs")
-    existing = [output_path(out_dir, path) for path in paths if os.path.lexists(output_path(out_dir, path))]
+    existing = [output_path(out_dir, path) for path in paths if files.lexists(output_path(out_dir, path))]
     if existing and not overwrite:
         shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
         raise UsageError(f"--out {out_dir} already holds {len(existing)} of the outputs ({shown}); nothing was "

@@ -19,7 +19,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import workdir as workdir_lib
+from tfpix2pix import files, workdir as workdir_lib
 from tfpix2pix.errors import UsageError
 from tfpix2pix.inference import formats, memory, restore, translation
 from tfpix2pix.models import deconvolution
@@ -94,11 +94,11 @@ class WorkdirRunner(KerasRunner):
 
 def find_saved_model(path: str) -> str:
     """The SavedModel folder for `path`: itself, the newest `<version>/` in it, or in its `saved_model/`."""
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+    if files.isfile(os.path.join(path, "saved_model.pb")):
         return path
-    base = os.path.join(path, "saved_model") if os.path.isdir(os.path.join(path, "saved_model")) else path
-    versions = [name for name in os.listdir(base) if name.isdigit()
-                and os.path.isfile(os.path.join(base, name, "saved_model.pb"))]
+    base = os.path.join(path, "saved_model") if files.isdir(os.path.join(path, "saved_model")) else path
+    versions = [name for name in files.listdir(base) if name.isdigit()
+                and files.isfile(os.path.join(base, name, "saved_model.pb"))]
     if not versions:
         raise UsageError(f"{path}: no SavedModel here (no saved_model.pb, no <version>/saved_model.pb)")
     return os.path.join(base, max(versions, key=int))
@@ -112,7 +112,12 @@ class SavedModelRunner:
         facts = formats.read_metadata(self.path)
         if "multiple" not in facts:
             raise UsageError(f"{self.path}: not a tfpix2pix export (no assets.extra/{formats.METADATA_FILE})")
-        self.model = tf.saved_model.load(self.path)
+        try:
+            self.model = tf.saved_model.load(self.path)
+        except Exception as error:  # a truncated or foreign saved_model.pb: protobuf, OS or TensorFlow errors
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UsageError(f"{os.path.join(self.path, 'saved_model.pb')} cannot be loaded ({reason}): "
+                             "export the model again") from None
         self.translate = self.model.signatures[formats.TRANSLATE]
         self.multiple = int(facts["multiple"])
         self.image_size = int(facts.get("image_size", self.multiple))
@@ -126,8 +131,10 @@ class SavedModelRunner:
     def memory_bytes_per_pixel(self) -> float:
         # The loaded graph's op shapes are not known before it runs: rebuild its architecture from the
         # facts file and the first kernel (the only one reading the 3 image channels, HWIO).
-        kernels = [shape for _, shape in tf.train.list_variables(os.path.join(self.path, "variables", "variables"))
-                   if len(shape) == 4 and shape[2] == 3]
+        # The reader takes the prefix itself: tf.train.list_variables would first ask whether the prefix is
+        # a folder, which ram:// answers yes for any prefix of a file.
+        reader = tf.compat.v1.train.NewCheckpointReader(os.path.join(self.path, "variables", "variables"))
+        kernels = [shape for shape in reader.get_variable_to_shape_map().values() if len(shape) == 4 and shape[2] == 3]
         base_filters = min(shape[3] for shape in kernels) if kernels else 64  # 64: the paper's, the largest preset
         return architecture_bytes_per_pixel(self.facts, base_filters, self.multiple)
 
@@ -159,7 +166,9 @@ class TFLiteRunner:
                               "(or pip install 'tfpix2pix[tflite]')") from None
         self.path = path
         try:
-            self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())
+            threads = num_threads or os.cpu_count()
+            self.interpreter = (Interpreter(model_content=files.read_bytes(path), num_threads=threads)
+                                if files.is_remote(path) else Interpreter(model_path=path, num_threads=threads))
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise UsageError(f"{path} is not a valid TFLite model: {error}") from None
@@ -276,9 +285,9 @@ def load_runner(model_path: str):
         An object with `multiple`, `image_size`, `description`, `memory_bytes_per_pixel`,
         `images_per_call` and `run(images, *, stochastic=False, seed=None) -> np.ndarray`.
     """
-    if not os.path.exists(model_path):
+    if not files.exists(files.check(model_path, "--model")):
         raise UsageError(f"--model {model_path} does not exist")
-    if os.path.isfile(model_path):
+    if files.isfile(model_path):
         if not model_path.endswith(".tflite"):
             raise UsageError(f"--model {model_path}: expected a work dir, a SavedModel folder or a .tflite file")
         return TFLiteRunner(model_path)
