@@ -252,3 +252,14 @@ def test_test_and_evaluate_keep_files_they_did_not_write_unless_asked(tmp_path, 
     assert (tmp_path / "m.json").read_text() == "{}"
     assert cli.main([*evaluate, "--json", str(tmp_path / "m.json"), "--overwrite"]) == 0
     assert json.loads((tmp_path / "m.json").read_text())["mean"]["count"] == 8 * 3
+
+
+def test_test_refuses_what_would_not_fit_in_memory_naming_the_estimate(tmp_path, capsys, monkeypatch):
+    from tests.paths import GOLDEN
+
+    workdir = shutil.copytree(GOLDEN / "workdir-0.1.0", tmp_path / "run")
+    monkeypatch.setenv("TFPIX2PIX_MEMORY_LIMIT_MB", "1")
+    assert cli.main(["test", "--workdir", str(workdir)]) == 2
+    error = capsys.readouterr().err
+    assert "test translates 32x32 images, which needs about" in error and "are available" in error
+    assert not (workdir / "results").exists()
