@@ -40,6 +40,8 @@ class WorkdirRunner:
         self.generator, self.config, self.step = restore.load_generator(workdir)
         self.image_size = self.config.data.image_size
         self.multiple = required_multiple(self.config.model.generator, self.image_size)
+        self.dataset = formats.dataset_name(self.config.data)
+        self.direction = self.config.data.direction
         self.description = f"work dir {workdir} (step {self.step}, Keras)"
         # Same outputs, faster on CPU (PERFORMANCE.md); shares the dropout layers and their seeds.
         self.model = deconvolution.with_phase_deconvolutions(self.generator)
@@ -81,6 +83,7 @@ class SavedModelRunner:
         self.multiple = int(facts["multiple"])
         self.image_size = int(facts.get("image_size", self.multiple))
         self.stochastic = bool(facts.get("stochastic", False))
+        self.dataset, self.direction = facts.get("dataset"), facts.get("direction")
         self.description = f"SavedModel {self.path}"
 
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
@@ -125,6 +128,7 @@ class TFLiteRunner:
         facts = formats.read_sidecar(path)
         self.image_size = int(facts.get("image_size", self.exported_shape[0]))
         self.multiple = int(facts.get("multiple", self.image_size))
+        self.dataset, self.direction = facts.get("dataset"), facts.get("direction")
         self.current_shape = self.exported_shape
         self.description = f"TFLite {path}"
 
@@ -182,8 +186,9 @@ def load_runner(model_path: str):
     """A runner for a work dir, a SavedModel folder (or an export folder) or a .tflite file.
 
     Returns:
-        An object with `multiple`, `image_size`, `description` and
-        `run(images, *, stochastic=False, seed=None) -> np.ndarray`.
+        An object with `multiple`, `image_size`, `description`, `dataset` and `direction` (the registry
+        dataset and direction it was trained on, from config.json or the facts files; None when unknown
+        or for the user's own data) and `run(images, *, stochastic=False, seed=None) -> np.ndarray`.
     """
     if not os.path.exists(model_path):
         raise UsageError(f"--model {model_path} does not exist")
