@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+import tfpix2pix.app
 from tfpix2pix import cli
 
 
@@ -28,7 +29,9 @@ def test_app_is_a_command_with_help_and_examples(capsys):
 
 def test_a_missing_gradio_is_one_line_naming_the_install_command(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` raises ImportError
+    # Forget a ui module that other tests imported, so the command imports it again.
     monkeypatch.delitem(sys.modules, "tfpix2pix.app.ui", raising=False)
+    monkeypatch.delattr(tfpix2pix.app, "ui", raising=False)
     assert run_main(["app", "--model", "/nonexistent/run"]) == 2
     err = capsys.readouterr().err
     assert err == 'tfpix2pix app: error: the web app needs Gradio: pip install "tfpix2pix[app]"\n'
