@@ -216,3 +216,20 @@ def test_ensure_dataset_offline(tmp_path, monkeypatch):
     assert message.startswith(f"cannot download {url}: Connection refused; either put the dataset there by hand")
     assert message.endswith("--dataset facades-sample")
     assert os.listdir(tmp_path) == []
+
+
+def test_every_palette_has_one_class_name_per_color_and_a_background():
+    assert REGISTRY["facades"].classes == (
+        "background", "facade", "window", "door", "cornice", "sill", "balcony", "blind", "deco", "molding", "pillar",
+        "shop")
+    assert REGISTRY["facades"].background == 0 and REGISTRY[datasets.SAMPLE_NAME].classes == REGISTRY["facades"].classes
+    cityscapes = REGISTRY["cityscapes"]
+    assert len(cityscapes.classes) == 20 and cityscapes.classes[:3] == ("road", "sidewalk", "building")
+    assert cityscapes.classes[13] == "car" and cityscapes.palette[cityscapes.background] == (0, 0, 0)
+    assert cityscapes.classes[cityscapes.background] == "void"
+    for info in REGISTRY.values():
+        assert (info.classes is None) == (info.palette is None) == (info.background is None), info.name
+        if info.classes:
+            assert len(info.classes) == len(set(info.classes)) == len(info.palette)
+    with pytest.raises(ValueError, match="one class name per palette color"):
+        dataclasses.replace(REGISTRY["facades"], classes=("background",))

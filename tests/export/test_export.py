@@ -350,6 +350,15 @@ def test_every_format_predicts_the_same_images(exported, val_images):
     assert support.psnr(int8, reference) >= 30.0
 
 
+def test_every_runner_knows_the_dataset_and_direction_it_was_trained_on(exported):
+    workdir, out, result = exported
+    assert formats.read_metadata(result.saved_model)["dataset"] == "facades-sample"
+    assert formats.read_sidecar(os.path.join(out, "facades_fp32.tflite"))["dataset"] == "facades-sample"
+    for path in (workdir, out, os.path.join(out, "facades_fp32.tflite")):
+        runner = runners.load_runner(path)
+        assert (runner.dataset, runner.direction) == ("facades-sample", "BtoA"), path
+
+
 def test_runners_pad_and_crop_other_sizes(exported):
     workdir, out, _ = exported
     images = tf.random.stateless_uniform([1, 48, 40, 3], seed=[3, 4], minval=-1, maxval=1).numpy()

@@ -24,3 +24,12 @@ def test_a_damaged_facts_file_is_one_message_naming_it(tmp_path, contents, messa
         formats.read_metadata(str(tmp_path))
     with pytest.raises(UsageError, match=f"{tmp_path / 'm.json'}, the facts file of m.tflite, {message}"):
         formats.read_sidecar(str(tmp_path / "m.tflite"))
+
+
+def test_the_dataset_fact_names_registry_data_only():
+    from tfpix2pix.config import DataConfig
+
+    assert formats.dataset_name(DataConfig(dataset="facades")) == "facades"
+    assert formats.dataset_name(DataConfig(dataset="")) is None
+    assert formats.dataset_name(DataConfig(dataset="facades-sample", data_dir="pairs")) is None
+    assert formats.dataset_name(DataConfig(dataset="", a_dir="a", b_dir="b")) is None

@@ -34,6 +34,8 @@ class DatasetInfo:
         description: One line for humans.
         palette: RGB colors of the label maps, in class order, or None when the set has no labels.
         palette_side: The half holding the label maps ("A" or "B"), or None.
+        classes: The class names, one per palette color in the same order, or None.
+        background: Index of the class an unlabelled area is drawn in (a blank label map), or None.
     """
 
     name: str
@@ -44,6 +46,12 @@ class DatasetInfo:
     description: str
     palette: tuple[tuple[int, int, int], ...] | None = None
     palette_side: str | None = None
+    classes: tuple[str, ...] | None = None
+    background: int | None = None
+
+    def __post_init__(self):
+        if (self.classes is None) != (self.palette is None) or (self.classes and len(self.classes) != len(self.palette)):
+            raise ValueError(f"{self.name}: one class name per palette color")
 
 
 # CMP Facade Database label colors, classes 1..12 in the database's order. Derived from the real
@@ -69,6 +77,8 @@ FACADES_PALETTE = (
     (255, 0, 0),  # pillar
     (175, 0, 0),  # shop
 )
+FACADES_CLASSES = ("background", "facade", "window", "door", "cornice", "sill", "balcony", "blind", "deco",
+                   "molding", "pillar", "shop")
 
 # The Cityscapes colors of the 19 classes used for training and evaluation (trainId 0..18, from
 # the official cityscapesScripts labels), then void as black. The pix2pix label maps also draw
@@ -96,6 +106,13 @@ CITYSCAPES_PALETTE = (
     (119, 11, 32),  # bicycle
     (0, 0, 0),  # void
 )
+CITYSCAPES_CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+                      "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
+                      "motorcycle", "bicycle", "void")
+FACADES_LABELS = {"palette": FACADES_PALETTE, "palette_side": "B", "classes": FACADES_CLASSES, "background": 0}
+# Void (black) is what the label maps leave unlabelled.
+CITYSCAPES_LABELS = {"palette": CITYSCAPES_PALETTE, "palette_side": "B", "classes": CITYSCAPES_CLASSES,
+                     "background": CITYSCAPES_CLASSES.index("void")}
 
 
 def _official(name: str, direction: str, splits: tuple[str, ...], description: str, **labels) -> DatasetInfo:
@@ -119,8 +136,7 @@ REGISTRY: dict[str, DatasetInfo] = {
             "BtoA",
             ("train", "val", "test"),
             "CMP facades, label map -> photo, 400 train pairs",
-            palette=FACADES_PALETTE,
-            palette_side="B",
+            **FACADES_LABELS,
         ),
         _official("maps", "AtoB", ("train", "val"), "Google Maps, aerial photo -> map, 1096 train pairs"),
         _official(
@@ -128,8 +144,7 @@ REGISTRY: dict[str, DatasetInfo] = {
             "BtoA",
             ("train", "val"),
             "Cityscapes, label map -> photo, 2975 train pairs",
-            palette=CITYSCAPES_PALETTE,
-            palette_side="B",
+            **CITYSCAPES_LABELS,
         ),
         _official("edges2shoes", "AtoB", ("train", "val"), "UT Zappos50K, edges -> shoe photo, about 50k pairs"),
         _official("edges2handbags", "AtoB", ("train", "val"), "iGAN handbags, edges -> photo, about 137k pairs"),
@@ -141,8 +156,7 @@ REGISTRY: dict[str, DatasetInfo] = {
             preset="sample",
             splits=("train", "val"),
             description="bundled: 24 + 8 real facades pairs, trains in minutes on a CPU",
-            palette=FACADES_PALETTE,
-            palette_side="B",
+            **FACADES_LABELS,
         ),
     )
 }

@@ -173,6 +173,7 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
         evaluation, evaluation_source = savedmodel.warmup_images(image_size)[1], "synthetic"
     reference = generator(evaluation, training=False).numpy()
     facts = {"step": step, "image_size": image_size, "multiple": multiple, "direction": config.data.direction,
+             "dataset": formats.dataset_name(config.data),
              "generator": config.model.generator, "norm": config.model.norm, "workdir": files.abspath(workdir)}
     rows: list[dict] = []
 

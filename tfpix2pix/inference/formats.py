@@ -2,7 +2,7 @@
 
 `export/` writes these files and `runners.py` reads them; both take the names from here.
 
-    <version>/assets.extra/tfpix2pix.json   facts of a SavedModel (multiple, image size, stochastic, ...)
+    <version>/assets.extra/tfpix2pix.json   facts of a SavedModel (multiple, image size, dataset, direction, ...)
     <name>_<variant>.json                   facts of the .tflite file of the same name
 """
 
@@ -19,6 +19,17 @@ TRANSLATE = "translate"
 BYTES_KEY = "image_bytes"  # TF Serving's REST API base64-encodes outputs whose name ends in _bytes.
 IMAGES_KEY = "images"
 METADATA_FILE = "tfpix2pix.json"  # in assets.extra/, which TF Serving leaves alone.
+
+
+def dataset_name(data_config) -> str | None:
+    """The registry dataset a run trained on, or None for the user's own data (--data-dir, --a-dir/--b-dir).
+
+    Written into the facts files as "dataset", with "direction": together they say what the model's input is
+    (a label map of that dataset's palette, or a photo), which `tfpix2pix app` reads.
+    """
+    if data_config.data_dir or data_config.a_dir or data_config.b_dir:
+        return None
+    return data_config.dataset or None
 
 
 def metadata_path(version_dir: str) -> str:

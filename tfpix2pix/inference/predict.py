@@ -60,7 +60,8 @@ def check_outputs(paths: list[str], out_dir: str, *, overwrite: bool) -> None:
                          "written: pass --overwrite to replace them, or choose another --out")
 
 
-def _load(path: str, *, min_side: int, max_side: int) -> tuple[np.ndarray | None, str | None]:
+def load_image(path: str, *, min_side: int, max_side: int) -> tuple[np.ndarray | None, str | None]:
+    """(uint8 RGB pixels, None), or (None, why not): the file is checked before it is decoded."""
     reason = validate.check_image(path, paired=False, min_size=min_side, max_side=max_side)
     if reason is not None:
         return None, reason
@@ -128,7 +129,7 @@ def predict(
         if name in names:
             problems.append(f"{path}: same output name {name} as {names[name]} (skipped)")
             continue
-        pixels, reason = _load(path, min_side=min_side, max_side=max_side)
+        pixels, reason = load_image(path, min_side=min_side, max_side=max_side)
         if reason is not None:
             if "smaller than" in reason:
                 reason += f" (the model pads sides of at least {min_side} px to a multiple of {runner.multiple}; " \

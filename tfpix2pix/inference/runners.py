@@ -47,12 +47,13 @@ class KerasRunner:
         image_size: the training size (`--resize` target).
         norm: the generator's normalization; batch norm in stochastic mode runs one image at a time.
         description: what `predict` prints about the model.
+        dataset, direction: the registry dataset and direction it was trained on, when known.
     """
 
     def __init__(self, generator, *, multiple: int, image_size: int, norm: str = "instance",
-                 description: str = "Keras generator"):
+                 description: str = "Keras generator", dataset: str | None = None, direction: str | None = None):
         self.generator, self.multiple, self.image_size, self.norm = generator, multiple, image_size, norm
-        self.description = description
+        self.description, self.dataset, self.direction = description, dataset, direction
         # Same outputs, faster on CPU (PERFORMANCE.md); shares the dropout layers and their seeds.
         self.model = deconvolution.with_phase_deconvolutions(generator)
         # One graph per mode for any batch and size, as the SavedModel's `translate`: the graph frees
@@ -89,7 +90,8 @@ class WorkdirRunner(KerasRunner):
         image_size = self.config.data.image_size
         super().__init__(generator, multiple=required_multiple(self.config.model.generator, image_size),
                          image_size=image_size, norm=self.config.model.norm,
-                         description=f"work dir {workdir} (step {self.step}, Keras)")
+                         description=f"work dir {workdir} (step {self.step}, Keras)",
+                         dataset=formats.dataset_name(self.config.data), direction=self.config.data.direction)
 
 
 def find_saved_model(path: str) -> str:
@@ -122,6 +124,7 @@ class SavedModelRunner:
         self.multiple = int(facts["multiple"])
         self.image_size = int(facts.get("image_size", self.multiple))
         self.stochastic = bool(facts.get("stochastic", False))
+        self.dataset, self.direction = facts.get("dataset"), facts.get("direction")
         self.description = f"SavedModel {self.path}"
         self.facts = facts
         # `translate` runs one image at a time only for batch norm in stochastic mode (savedmodel.py).
@@ -182,6 +185,7 @@ class TFLiteRunner:
         facts = formats.read_sidecar(path)
         self.image_size = int(facts.get("image_size", self.exported_shape[0]))
         self.multiple = int(facts.get("multiple", self.image_size))
+        self.dataset, self.direction = facts.get("dataset"), facts.get("direction")
         self.current_shape = self.exported_shape
         self.description = f"TFLite {path}"
         self.images_per_call = 1
@@ -283,7 +287,9 @@ def load_runner(model_path: str):
 
     Returns:
         An object with `multiple`, `image_size`, `description`, `memory_bytes_per_pixel`,
-        `images_per_call` and `run(images, *, stochastic=False, seed=None) -> np.ndarray`.
+        `images_per_call`, `dataset` and `direction` (the registry dataset and direction it was trained
+        on, from config.json or the facts files; None when unknown or for the user's own data) and
+        `run(images, *, stochastic=False, seed=None) -> np.ndarray`.
     """
     if not files.exists(files.check(model_path, "--model")):
         raise UsageError(f"--model {model_path} does not exist")
