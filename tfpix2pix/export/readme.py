@@ -163,11 +163,11 @@ def _onnx_section(summary: dict) -> str:
               .replace("@MIN_SIDE@", str((multiple + 4) // 3)))
     return f"""## ONNX (ONNX Runtime)
 
-`{name}.onnx` takes float32 `images` [batch, height, width, 3] in [-1, 1] and returns `generated`, the
-same shape (opset {_onnx_row(summary).get("opset", "")}, NHWC; every side dynamic). Sides must be multiples of
-{multiple}: reflect-pad and crop back as below, or let `tfpix2pix predict --model {name}.onnx photo.jpg --out out/`
-do it. `{name}.json` (also stored in the file's metadata) holds the multiple, image size and names. The file is
-deterministic (dropout off).
+`{name}.onnx` takes float32 `images` [batch, height, width, 3] in [-1, 1] and returns `generated` of
+the same shape (opset {_onnx_row(summary).get("opset", "")}, NHWC, every side dynamic). Sides must be multiples of {multiple}:
+reflect-pad and crop back as below, or let `tfpix2pix predict --model {name}.onnx photo.jpg --out out/`
+do it. `{name}.json`, also stored in the file's metadata, holds the multiple, image size and names.
+The file is deterministic (dropout off).
 
 ```python
 {script}```
