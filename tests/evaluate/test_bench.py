@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tests.cli_run import run_cli
+from tfpix2pix.export import onnx as onnx_export
 
 pytestmark = pytest.mark.slow  # the real command in a subprocess
 
@@ -20,5 +21,7 @@ def test_bench_quick_json_schema():
         assert {"img_per_s", "step_ms", "step_gflop", "achieved_gflops", "share_of_peak"} <= set(measured)
         assert all(isinstance(value, float) and value > 0 for value in measured.values())
     assert results["train_img_per_s"] == results["train"]["instance"]["img_per_s"]
-    assert "keras" in results["infer_ms"]
+    assert {"keras", "saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8"} <= set(results["infer_ms"])
+    if onnx_export.missing() is None:  # tf2onnx, onnx and onnxruntime installed
+        assert "onnx" in results["infer_ms"]
     assert all(isinstance(value, float) and value > 0 for value in results["infer_ms"].values())

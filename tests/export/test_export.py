@@ -374,7 +374,7 @@ def test_load_runner_rejects_what_is_not_a_model(tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
         runners.load_runner(str(tmp_path / "missing"))
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(UsageError, match="expected a work dir, a SavedModel folder or a .tflite file"):
+    with pytest.raises(UsageError, match="expected a work dir, a SavedModel folder, a .tflite or an .onnx file"):
         runners.load_runner(str(tmp_path / "notes.txt"))
     with pytest.raises(UsageError, match="no SavedModel here"):
         runners.load_runner(str(tmp_path))
@@ -430,7 +430,8 @@ def test_cli_flags_are_validated(capsys, tmp_path):
     args = _parse(["export", "--workdir", "runs/x", "--tflite", "fp32,int8", "--int8-io", "--max-side", "2048",
                    "--int8-float-norm"])
     assert (args.tflite, args.int8_io, args.max_side, args.stochastic) == (("fp32", "int8"), True, 2048, False)
-    assert args.int8_float_norm and args.out is None and args.threads is None
+    assert args.int8_float_norm and args.out is None and args.threads is None and args.onnx is None
+    assert _parse(["export", "--workdir", "w", "--no-onnx"]).onnx is False
     assert _parse(["export", "--workdir", "w", "--tflite", "none"]).tflite == ()
     for bad in (["--tflite", "fp32,int4"], ["--max-side", "0"], ["--calibration-images", "x"]):
         with pytest.raises(SystemExit) as stop:
@@ -446,10 +447,11 @@ def test_cli_flags_are_validated(capsys, tmp_path):
 def test_cli_export_writes_the_folder_and_prints_the_figures(exported, capsys, tmp_path):
     out = tmp_path / "exports" / "mine"
     status = export_cli.run_export(_parse(["export", "--workdir", exported.workdir, "--out", str(out), "--tflite", "none",
-                                           "--name", "pix", "--max-side", "1024"]))
+                                           "--no-onnx", "--name", "pix", "--max-side", "1024"]))
     assert status == 0
     printed = capsys.readouterr().out
     assert "| saved_model translate |" in printed and "tflite" not in printed.split("SavedModel:")[0]
+    assert "| onnx |" not in printed
     assert f"SavedModel: {out / 'saved_model' / '40'}" in printed
     assert sorted(os.listdir(out)) == ["README.md", "export.json", "generator.keras", "models.config", "saved_model"]
     assert 'name: "pix"' in (out / "models.config").read_text()

@@ -68,3 +68,19 @@ def test_sigterm_during_export_rolls_back_and_says_so(exported, tmp_path):
     )
     assert again.returncode == 0, again.stderr
     assert (version / "saved_model.pb").is_file() and (out / "generator.keras").is_file()
+
+
+def test_a_signal_swallowed_by_a_converter_still_stops_the_export():
+    from tfpix2pix.export import rollback
+
+    with rollback.signals_raise():
+        rollback.raise_if_stopped()  # nothing received yet
+        try:  # tf2onnx catches every Exception in its rewriters and optimizers
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        except Exception:
+            pass
+        with pytest.raises(rollback.Stopped, match=f"stopped by signal {signal.SIGTERM}"):
+            rollback.raise_if_stopped()
+    with rollback.signals_raise():
+        rollback.raise_if_stopped()  # a new export starts unstopped

@@ -14,7 +14,8 @@ def add_parser(subparsers) -> None:
         "bench", help="measure training speed, FLOP use, inference latency, pipeline speed",
         description="Measure on this machine (medians after warm-up): training images/s of the paper's models "
         "(both norms), the train step's GFLOP and its share of the measured float32 matmul peak, generator "
-        "latency per image for Keras, SavedModel and each TFLite variant, input pipeline images/s and peak memory.",
+        "latency per image for Keras, SavedModel, each TFLite variant and ONNX Runtime (with the [onnx] extra), input "
+        "pipeline images/s and peak memory.",
         epilog="examples:\n  tfpix2pix bench\n  tfpix2pix bench --json > bench.json\n  tfpix2pix bench --quick --json",
     )
     parser.add_argument("--image-size", type=positive_int, metavar="N", help="image side (default 256; 32 with --quick)")

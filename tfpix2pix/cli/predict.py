@@ -17,11 +17,13 @@ def add_parser(subparsers) -> None:
         "skipped (exit code 1).",
         epilog="examples:\n  tfpix2pix predict --model runs/facades photos/*.jpg --out out/\n"
         "  tfpix2pix predict --model export/facades photo.jpg --out out/\n"
-        "  tfpix2pix predict --model export/facades/facades_int8.tflite photo.jpg --out out/",
+        "  tfpix2pix predict --model export/facades/facades_int8.tflite photo.jpg --out out/\n"
+        "  tfpix2pix predict --model export/facades/facades.onnx photo.jpg --out out/",
     )
     parser.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns")
     parser.add_argument("--model", required=True, metavar="PATH",
-                        help="a work dir (latest checkpoint), a SavedModel or export folder, or a .tflite file")
+                        help="a work dir (latest checkpoint), a SavedModel or export folder, a .tflite file (LiteRT) "
+                        "or an .onnx file (ONNX Runtime; deterministic only, like .tflite)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--resize", action="store_true", help="resize to the training size and back instead of padding")
     parser.add_argument("--stochastic", action="store_true", help="dropout on, as the paper at test time (§3.3)")

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from tfpix2pix import config as config_lib
 from tfpix2pix.data import datasets, pipeline
+from tfpix2pix.export import onnx as onnx_export
 from tfpix2pix.export import savedmodel, tflite
 from tfpix2pix.inference import formats, memory, runners
 from tfpix2pix.models import deconvolution
@@ -175,7 +176,8 @@ def measure_pipeline(*, image_size: int, load_size: int, repeats: int = 3) -> fl
 
 
 def exported_latencies(generator, *, image_size: int, repeats: int) -> dict:
-    """ms per image of the SavedModel `translate` signature and the TFLite fp32, fp16 and int8 files."""
+    """ms per image of the SavedModel `translate` signature, the TFLite fp32, fp16 and int8 files and, when
+    tf2onnx, onnx and onnxruntime are installed, the ONNX file under ONNX Runtime."""
     image = np.random.default_rng(0).uniform(-1, 1, [1, image_size, image_size, 3]).astype(np.float32)
     latencies = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -189,6 +191,8 @@ def exported_latencies(generator, *, image_size: int, repeats: int) -> dict:
     for variant in ("fp32", "fp16", "int8"):
         model = tflite.convert(generator, variant, image_size=image_size, representative_images=representative)
         latencies[f"tflite_{variant}"] = tflite.latency(model, image, runs=repeats) * 1000
+    if onnx_export.missing() is None:
+        latencies["onnx"] = onnx_export.latency(onnx_export.convert(generator), image, runs=repeats) * 1000
     return latencies
 
 

@@ -1,14 +1,16 @@
-"""`tfpix2pix export`: a work dir's generator as SavedModel, Keras file and TFLite, measured.
+"""`tfpix2pix export`: a work dir's generator as SavedModel, Keras file, TFLite and ONNX, measured.
 
     export/<name>/saved_model/<step>/      TF Serving layout, signatures serving_default + translate
     export/<name>/generator.keras          for fine-tuning and Keras users
     export/<name>/<name>_<variant>.tflite  fp32, fp16, int8, dynamic (+ a .json sidecar each)
+    export/<name>/<name>.onnx              float32, dynamic sizes, for ONNX Runtime (+ <name>.json)
     export/<name>/models.config            TF Serving --model_config_file example
     export/<name>/README.md                how to serve it, request examples, measured figures
     export/<name>/export.json              the same figures for machines
 
 Every format is checked against the Keras generator on evaluation images (max abs difference,
 or PSNR for int8) and timed per image; a TFLite variant more than 2x slower than fp32 is refused.
+Without tf2onnx, onnx and onnxruntime the ONNX file is skipped, and its row says how to install them.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ import tensorflow as tf
 from tfpix2pix import files
 from tfpix2pix.data import pipeline, sources
 from tfpix2pix.errors import UsageError
+from tfpix2pix.export import onnx as onnx_export
 from tfpix2pix.export import readme, rollback, savedmodel, tflite
 from tfpix2pix.inference import formats, restore, translation
 from tfpix2pix.models.generator import required_multiple
 
 # Parity targets against the Keras generator (max abs difference on [-1, 1] outputs; PSNR for int8).
 PARITY_SEED = 1
-TOLERANCES = {"saved_model": 1e-5, "keras_file": 1e-5, "fp32": 1e-4, "fp16": 1e-2}
+TOLERANCES = {"saved_model": 1e-5, "keras_file": 1e-5, "fp32": 1e-4, "fp16": 1e-2, "onnx": 1e-4}
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,12 @@ class ExportOptions:
         int8_io: int8 input and output tensors in the int8 file (float32 by default).
         int8_float_norm: keep the instance-norm layers in float inside the int8 file (more precise and,
             with XNNPACK, faster; but no longer integer-only). Done anyway when full int8 misses 30 dB.
+        onnx: write `<name>.onnx` (skipped, with a note, when tf2onnx, onnx or onnxruntime is missing).
         max_side: longest image side the serving signature accepts.
         calibration_images: training images for int8 calibration.
         evaluation_images: validation images for the parity figures.
         timing_runs: timed runs per format (median reported).
-        num_threads: LiteRT threads (default: all cores).
+        num_threads: LiteRT and ONNX Runtime threads (default: all cores).
     """
 
     name: str | None = None
@@ -60,6 +64,7 @@ class ExportOptions:
     stochastic: bool = False
     int8_io: bool = False
     int8_float_norm: bool = False
+    onnx: bool = True
     max_side: int = savedmodel.DEFAULT_MAX_SIDE
     calibration_images: int = 100
     evaluation_images: int = 8
@@ -141,8 +146,8 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
 
     Raises:
         UsageError: no checkpoint in `workdir`, a non-empty version folder, an unknown TFLite
-            variant, or int8 requested without the training images to calibrate on. Nothing is
-            written in those cases.
+            variant, int8 requested without the training images to calibrate on, or a model name
+            whose ONNX facts file would be export.json. Nothing is written in those cases.
 
     Returns:
         The version, paths, and per format its file, size, latency and parity figures.
@@ -155,6 +160,9 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
     name = options.name or os.path.basename(os.path.normpath(out))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise UsageError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (set it with --name)")
+    if options.onnx and os.path.basename(formats.sidecar_path(onnx_path(out, name))) == "export.json":
+        raise UsageError(f"model name {name!r} would give the facts file of {name}.onnx the name of the export's "
+                         "export.json: set another name with --name, or leave ONNX out (--no-onnx)")
     generator, config, step = restore.load_generator(workdir)
     image_size = config.data.image_size
     multiple = required_multiple(config.model.generator, image_size)
@@ -181,6 +189,8 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
     planned = [os.path.join(out, name_) for name_ in ("generator.keras", "models.config", "export.json", "README.md")]
     for variant in options.tflite_variants:
         planned += [tflite_path(out, name, variant), formats.sidecar_path(tflite_path(out, name, variant))]
+    if options.onnx:
+        planned += [onnx_path(out, name), formats.sidecar_path(onnx_path(out, name))]
     with rollback.Rollback(out) as changes, rollback.signals_raise():
         changes.record_folders(os.path.dirname(version_dir))
         for path in [version_dir, *planned]:
@@ -196,6 +206,8 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
         log(f"  SavedModel: {version_dir}")
         rows.append(_keras_file_row(generator, out, evaluation, reference))
         rows.extend(_tflite_rows(generator, out, name, image_size, calibration, evaluation, reference, facts, options, log))
+        if options.onnx:
+            rows.append(_onnx_row(generator, out, name, evaluation, reference, facts, options, log))
         for row in rows:
             if row.get("meets_target") is False:
                 log(f"  warning: {row['format']} misses its parity target: {row['parity']}")
@@ -305,6 +317,42 @@ def _tflite_rows(generator, out, name, image_size, calibration, evaluation, refe
     return rows
 
 
+def _onnx_row(generator, out, name, evaluation, reference, facts, options, log) -> dict:
+    """Converts, checks, times and writes `<name>.onnx` and its facts file; a row saying why not otherwise.
+
+    Deterministic only (dropout off), as the TFLite files, also for a --stochastic export.
+    """
+    path = onnx_path(out, name)
+    row = {"format": "onnx", "file": None, "bytes": None, "ms": None, "parity": ""}
+    absent = onnx_export.missing()
+    if absent:
+        log(f"  ONNX: skipped, {absent}")
+        return {**row, "skipped": absent}
+    converter = onnx_export.converter_version()
+    log(f"  ONNX: converting ({converter}, opset {onnx_export.OPSET})")
+    started = time.perf_counter()
+    onnx_facts = {**facts, "format": "onnx", "deterministic": True, "opset": onnx_export.OPSET,
+                  "converter": converter, **onnx_export.io_facts()}
+    try:
+        model = onnx_export.convert(generator, metadata=onnx_facts)
+    except onnx_export.ConversionError as error:
+        rollback.raise_if_stopped()
+        log(f"  ONNX: not written: {error}")
+        return {**row, "skipped": str(error)}
+    rollback.raise_if_stopped()
+    threads = options.num_threads or os.cpu_count()
+    difference = float(np.max(np.abs(onnx_export.run(model, evaluation, num_threads=threads) - reference)))
+    seconds = onnx_export.latency(model, evaluation[:1], runs=options.timing_runs, num_threads=threads)
+    files.write_bytes(path, model)
+    files.write_bytes(formats.sidecar_path(path), json.dumps(onnx_facts, indent=2) + "\n")
+    parity = f"max abs diff {difference:.2g} (target {TOLERANCES['onnx']:g})"
+    if options.stochastic:
+        parity += ", dropout off (the SavedModel keeps it on)"
+    return {**row, "file": path, "bytes": len(model), "ms": seconds * 1000, "convert_s": time.perf_counter() - started,
+            "parity": parity, "max_abs_diff": difference, "meets_target": difference <= TOLERANCES["onnx"],
+            "opset": onnx_export.OPSET, "converter": converter}
+
+
 def _tflite_parity(variant: str, outputs, reference) -> dict:
     difference = float(np.max(np.abs(outputs - reference)))
     if variant in ("int8", "dynamic"):
@@ -317,6 +365,10 @@ def _tflite_parity(variant: str, outputs, reference) -> dict:
 
 def tflite_path(out: str, name: str, variant: str) -> str:
     return os.path.join(out, f"{name}_{variant}.tflite")
+
+
+def onnx_path(out: str, name: str) -> str:
+    return os.path.join(out, f"{name}.onnx")
 
 
 def models_config(name: str) -> str:

@@ -1,8 +1,9 @@
 """The README.md written into an export folder: how to serve it, request examples, measured figures.
 
 The Python blocks are complete scripts. tests/export/test_export.py runs them against the exported
-SavedModel through the same request objects (REST JSON bodies, gRPC PredictRequest protos), so
-the examples cannot drift from the signatures.
+SavedModel through the same request objects (REST JSON bodies, gRPC PredictRequest protos), and
+tests/export/test_tflite.py and test_onnx.py run the LiteRT and ONNX Runtime ones on the exported
+files, so the examples cannot drift from the signatures.
 """
 
 from __future__ import annotations
@@ -121,6 +122,61 @@ if __name__ == "__main__":
 '''
 
 
+ONNX_SCRIPT = '''\
+# onnx_run.py: python onnx_run.py @NAME@.onnx photo.png generated.png   (pip install onnxruntime pillow)
+import sys
+
+import numpy as np
+import onnxruntime
+from PIL import Image
+
+MULTIPLE = @MULTIPLE@  # sides are reflect-padded to a multiple of this ("multiple" in @NAME@.json)
+
+
+def translate(model_path, pixels):
+    """uint8 [H, W, 3], any size with sides of at least @MIN_SIDE@ px -> generated uint8 [H, W, 3]."""
+    session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    height, width = pixels.shape[:2]
+    pad_height, pad_width = -height % MULTIPLE, -width % MULTIPLE
+    top, left = pad_height // 2, pad_width // 2
+    image = pixels[np.newaxis].astype(np.float32) / 127.5 - 1.0
+    image = np.pad(image, [(0, 0), (top, pad_height - top), (left, pad_width - left), (0, 0)], mode="reflect")
+    generated = session.run(["generated"], {"images": image})[0]
+    generated = generated[0, top:top + height, left:left + width]
+    return np.clip(np.round((generated + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+if __name__ == "__main__":
+    pixels = np.asarray(Image.open(sys.argv[2]).convert("RGB"))
+    Image.fromarray(translate(sys.argv[1], pixels)).save(sys.argv[3])
+'''
+
+
+def _onnx_row(summary: dict) -> dict | None:
+    """The ONNX row of the summary if the .onnx file was written."""
+    return next((row for row in summary["formats"] if row["format"] == "onnx" and row.get("file")), None)
+
+
+def _onnx_section(summary: dict) -> str:
+    if _onnx_row(summary) is None:
+        return ""
+    name, multiple = summary["name"], summary["multiple"]
+    script = (ONNX_SCRIPT.replace("@NAME@", name).replace("@MULTIPLE@", str(multiple))
+              .replace("@MIN_SIDE@", str((multiple + 4) // 3)))
+    return f"""## ONNX (ONNX Runtime)
+
+`{name}.onnx` takes float32 `images` [batch, height, width, 3] in [-1, 1] and returns `generated` of
+the same shape (opset {_onnx_row(summary).get("opset", "")}, NHWC, every side dynamic). Sides must be multiples of {multiple}:
+reflect-pad and crop back as below, or let `tfpix2pix predict --model {name}.onnx photo.jpg --out out/`
+do it. `{name}.json`, also stored in the file's metadata, holds the multiple, image size and names.
+The file is deterministic (dropout off).
+
+```python
+{script}```
+
+"""
+
+
 def _files_table(summary: dict) -> str:
     name, version = summary["name"], summary["version"]
     lines = [
@@ -134,6 +190,9 @@ def _files_table(summary: dict) -> str:
             variant = row["format"].split()[1]
             lines.append(f"| `{name}_{variant}.tflite` (+ `.json`) | TFLite {variant}, fixed input "
                          f"[1, {summary['image_size']}, {summary['image_size']}, 3] |")
+    if _onnx_row(summary):
+        lines.append(f"| `{name}.onnx` (+ `{name}.json`) | ONNX, float32, input [batch, height, width, 3] of "
+                     f"multiples of {summary['multiple']} |")
     lines += ["| `models.config` | TF Serving `--model_config_file` example |",
               "| `export.json` | the figures below, for machines |"]
     return "\n".join(lines)
@@ -148,6 +207,8 @@ def format_rows(rows: list[dict]) -> str:
         parity = row.get("parity", "")
         if row.get("refused"):
             parity = f"refused: {row['refused']}"
+        elif row.get("skipped"):
+            parity = f"not written: {row['skipped']}"
         elif row.get("note"):
             parity = f"{parity}; {row['note']}"
         lines.append(f"| {row['format']} | {size} | {ms} | {parity} |")
@@ -161,6 +222,8 @@ def render(summary: dict) -> str:
             if summary["stochastic"] else "**deterministic**: dropout off, the same input always gives the same output")
     refused = [row for row in summary["formats"] if row.get("refused")]
     refused_text = "".join(f"\n- `{row['format']}` was not written: {row['refused']}." for row in refused)
+    refused_text += "".join(f"\n- `{row['format']}` was not written: {row['skipped']}."
+                            for row in summary["formats"] if row.get("skipped"))
     return f"""# {name}: pix2pix generator, exported at training step {summary['version']}
 
 Written by `tfpix2pix export`. Input and output are RGB images; the model was trained at
@@ -223,7 +286,7 @@ XNNPACK delegate supports; elsewhere use `--resize`). The `dynamic` file is fast
 ```python
 {LITERT_SCRIPT.replace("@NAME@", name)}```
 
-## Keras
+{_onnx_section(summary)}## Keras
 
 ```python
 import keras
@@ -237,7 +300,7 @@ generated = generator(images, training=False)  # float32 [batch, H, W, 3] in [-1
 
 Parity against the Keras generator on {summary['evaluation_images']}; latency per {size}x{size} image on the
 exporting machine (median of several runs after a warm-up; TFLite with LiteRT and its default XNNPACK
-delegate).{refused_text}
+delegate, ONNX with ONNX Runtime's CPU provider).{refused_text}
 
 {format_rows(summary['formats'])}
 """

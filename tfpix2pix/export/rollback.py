@@ -21,6 +21,7 @@ class Stopped(Exception):
     """SIGINT or SIGTERM arrived during the export; what it wrote was undone (`undone`)."""
 
     signal_number = signal.SIGTERM  # the last signal received, set by the handler
+    received = False  # set by the handler: a converter that catches every Exception cannot hide the signal
 
     def __init__(self, *_):
         # Keras re-creates an exception raised inside a layer call with its own message as the only
@@ -33,15 +34,23 @@ class Stopped(Exception):
 def signals_raise():
     """SIGINT and SIGTERM raise `Stopped` in the main thread for the block, so the export can roll back."""
     def stop(number, frame):
-        Stopped.signal_number = number
+        Stopped.signal_number, Stopped.received = number, True
         raise Stopped()
 
+    Stopped.received = False
     previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def raise_if_stopped() -> None:
+    """Raises `Stopped` again if a signal arrived in code that swallowed it (tf2onnx catches every
+    Exception in its graph rewriters and optimizers, and goes on converting)."""
+    if Stopped.received:
+        raise Stopped()
 
 
 def _state(path: str) -> tuple:

@@ -4,6 +4,7 @@
 
     <version>/assets.extra/tfpix2pix.json   facts of a SavedModel (multiple, image size, dataset, direction, ...)
     <name>_<variant>.json                   facts of the .tflite file of the same name
+    <name>.json                             facts of <name>.onnx (also stored in the file's metadata)
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ TRANSLATE = "translate"
 BYTES_KEY = "image_bytes"  # TF Serving's REST API base64-encodes outputs whose name ends in _bytes.
 IMAGES_KEY = "images"
 METADATA_FILE = "tfpix2pix.json"  # in assets.extra/, which TF Serving leaves alone.
+ONNX_INPUT = IMAGES_KEY
+# ONNX gives every value in a graph one name, so the output cannot be called `images` as well.
+ONNX_OUTPUT = "generated"
+ONNX_METADATA_KEY = "tfpix2pix"  # the facts as JSON in an .onnx file's metadata_props, for a file copied alone
 
 
 def dataset_name(data_config) -> str | None:
@@ -55,11 +60,11 @@ def read_metadata(version_dir: str) -> dict:
     return read_facts(metadata_path(version_dir), "facts file of this SavedModel")
 
 
-def sidecar_path(tflite_path: str) -> str:
-    """The JSON facts file written next to a .tflite file."""
-    return os.path.splitext(tflite_path)[0] + ".json"
+def sidecar_path(model_path: str) -> str:
+    """The JSON facts file written next to a .tflite or .onnx file."""
+    return os.path.splitext(model_path)[0] + ".json"
 
 
-def read_sidecar(tflite_path: str) -> dict:
-    """The facts written next to a .tflite file by the export ({} when absent)."""
-    return read_facts(sidecar_path(tflite_path), f"facts file of {os.path.basename(tflite_path)}")
+def read_sidecar(model_path: str) -> dict:
+    """The facts written next to a .tflite or .onnx file by the export ({} when absent)."""
+    return read_facts(sidecar_path(model_path), f"facts file of {os.path.basename(model_path)}")

@@ -1,10 +1,10 @@
-"""Generator runners for `predict --model`: a work dir, a SavedModel or a .tflite file, one interface.
+"""Generator runners for `predict --model`: a work dir, a SavedModel, a .tflite or an .onnx file, one interface.
 
     runner = load_runner("export/facades/facades_int8.tflite")
     generated = runner.run(images)  # float32 [batch, H, W, 3] in [-1, 1] -> same shape
 
 Every runner reflect-pads sides to `runner.multiple` and crops back (`translation.pad_to_multiple`),
-so the three formats give the same images within the export tolerances (docs/EXPORT.md).
+so the four formats give the same images within the export tolerances (docs/EXPORT.md).
 
 Each runner also tells `memory.estimate_peak_bytes` what it needs: `memory_bytes_per_pixel`, the
 simulated activation peak per padded pixel of its graph, and `images_per_call` (None: the whole
@@ -14,6 +14,7 @@ batch at once).
 from __future__ import annotations
 
 import functools
+import json
 import os
 
 import numpy as np
@@ -266,6 +267,95 @@ def architecture_bytes_per_pixel(facts: dict, base_filters: int, multiple: int) 
     return figure * base_filters / filters
 
 
+ONNX_INSTALL = "pip install onnxruntime (or pip install 'tfpix2pix[onnx]')"
+
+
+def onnx_session(model, *, num_threads: int | None = None, description: str | None = None):
+    """An ONNX Runtime CPU session for a model (bytes or path), on `num_threads` threads (default: all cores).
+
+    Raises:
+        ImportError: onnxruntime is not installed (the message says how to install it).
+        UsageError: the file is not an ONNX model ONNX Runtime can load, named by `description`.
+    """
+    try:
+        import onnxruntime
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+    except ImportError:
+        raise ImportError(f"running .onnx files needs ONNX Runtime: {ONNX_INSTALL}") from None
+    options = onnxruntime.SessionOptions()
+    # Like LiteRT and TensorFlow here: every core for one image, one operator at a time.
+    options.intra_op_num_threads = num_threads or os.cpu_count()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: ONNX Runtime's warnings are about its own graph rewrites
+    source = (files.read_bytes(model) if files.is_remote(model) else model) if isinstance(model, str) else bytes(model)
+    try:
+        return onnxruntime.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+    except (ort_errors.InvalidProtobuf, ort_errors.InvalidGraph, ort_errors.Fail, ort_errors.NoSuchFile,
+            ort_errors.RuntimeException, ort_errors.InvalidArgument) as error:
+        name = description or (model if isinstance(model, str) else "the model")
+        raise UsageError(f"{name} is not a valid ONNX model: {str(error).splitlines()[0]}") from None
+
+
+class ONNXRunner:
+    """An .onnx file run with ONNX Runtime on the CPU, the whole batch at once.
+
+    Its input and output are float32 [batch, height, width, 3], every side dynamic; sides are
+    reflect-padded to the `multiple` of the facts file (or, without one, of the facts stored in the
+    model's metadata) and cropped back, as the other runners do.
+    """
+
+    def __init__(self, path: str, *, num_threads: int | None = None):
+        self.path = path
+        self.session = onnx_session(path, num_threads=num_threads, description=path)
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if (len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[-1] != 3
+                or inputs[0].type != "tensor(float)"):
+            raise UsageError(f"{path}: expected one float image input [batch, height, width, 3] and one output, got "
+                             f"inputs {[(item.name, item.type, item.shape) for item in inputs]}")
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        facts = formats.read_sidecar(path) or onnx_metadata_facts(self.session)
+        if "multiple" not in facts:
+            raise UsageError(f"{path}: not a tfpix2pix export (no {os.path.basename(formats.sidecar_path(path))} "
+                             "next to it and no tfpix2pix facts in its metadata): the pad multiple is unknown")
+        self.multiple = int(facts["multiple"])
+        self.image_size = int(facts.get("image_size", self.multiple))
+        self.description = f"ONNX {path} (ONNX Runtime, CPU)"
+        self.facts = facts
+        self.dataset, self.direction = facts.get("dataset"), facts.get("direction")
+        self.images_per_call = None  # the whole batch at once
+
+    @functools.cached_property
+    def memory_bytes_per_pixel(self) -> float:
+        # ONNX Runtime does not tell its activation sizes: the exported architecture's, at the paper's
+        # 64 filters (the largest preset), an upper bound for smaller models.
+        return architecture_bytes_per_pixel(self.facts, 64, self.multiple)
+
+    def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
+        images = _check_images(images, self.description, self.multiple)
+        if stochastic:
+            raise UsageError(f"{self.path}: .onnx files are deterministic (dropout off; ONNX Runtime has no "
+                             "seeded random op for it); for the paper's test-time dropout use the work dir or a "
+                             "SavedModel exported with --stochastic")
+        padded, box = translation.pad_to_multiple(images, self.multiple)
+        generated = self.session.run([self.output_name], {self.input_name: padded.numpy()})[0]
+        if generated.shape != tuple(padded.shape):
+            raise UsageError(f"{self.path}: output shape {list(generated.shape)} differs from input "
+                             f"{list(padded.shape)}")
+        return translation.crop(tf.constant(generated), box).numpy()
+
+
+def onnx_metadata_facts(session) -> dict:
+    """The facts the export stored in an .onnx file's metadata ({} for other files)."""
+    stored = session.get_modelmeta().custom_metadata_map.get(formats.ONNX_METADATA_KEY)
+    if stored is None:
+        return {}
+    try:
+        facts = json.loads(stored)
+    except json.JSONDecodeError:
+        facts = None
+    return facts if isinstance(facts, dict) else {}
+
+
 def quantize(values: np.ndarray, detail: dict) -> np.ndarray:
     """float -> the tensor's dtype with its (scale, zero point); float tensors pass through."""
     if detail["dtype"] == np.float32:
@@ -283,7 +373,7 @@ def dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
 
 
 def load_runner(model_path: str):
-    """A runner for a work dir, a SavedModel folder (or an export folder) or a .tflite file.
+    """A runner for a work dir, a SavedModel folder (or an export folder), a .tflite or an .onnx file.
 
     Returns:
         An object with `multiple`, `image_size`, `description`, `memory_bytes_per_pixel`,
@@ -294,8 +384,11 @@ def load_runner(model_path: str):
     if not files.exists(files.check(model_path, "--model")):
         raise UsageError(f"--model {model_path} does not exist")
     if files.isfile(model_path):
+        if model_path.endswith(".onnx"):
+            return ONNXRunner(model_path)
         if not model_path.endswith(".tflite"):
-            raise UsageError(f"--model {model_path}: expected a work dir, a SavedModel folder or a .tflite file")
+            raise UsageError(f"--model {model_path}: expected a work dir, a SavedModel folder, a .tflite or an "
+                             ".onnx file")
         return TFLiteRunner(model_path)
     if workdir_lib.has_config(model_path):
         return WorkdirRunner(model_path)
