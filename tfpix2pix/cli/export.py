@@ -68,8 +68,8 @@ def add_parser(subparsers) -> None:
     onnx = parser.add_argument_group("ONNX")
     onnx.add_argument("--onnx", action=argparse.BooleanOptionalAction, default=None,
                       help="write <name>.onnx (default: on; skipped with a note when tf2onnx, onnx or onnxruntime "
-                      "is missing: pip install 'tfpix2pix[onnx]'). --no-onnx saves the conversion (about 15 s and "
-                      "1 GB of memory at 256x256) for exports that only serve with TF Serving or LiteRT")
+                      "is missing: pip install 'tfpix2pix[onnx]'). --no-onnx saves its conversion and checks (about 10 s "
+                      "and 1 GB of memory at 256x256) for exports served only by TF Serving or LiteRT")
     parser.set_defaults(handler=run_export)
 
 

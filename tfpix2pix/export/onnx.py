@@ -22,7 +22,9 @@ weights) took 80-150 s and 11-15 GB of memory on a 2-core EPYC. Here the convolu
 (all but a few KB of the weights) enter the traced function as inputs instead
 (`keras.Model.stateless_call`); tf2onnx converts a graph without large constants, and the kernels
 are then bound as initializers, each already in ONNX's OIHW layout (the Transpose tf2onnx puts in
-front of each Conv is applied to the array once). Same graph, same outputs; 13 s and +0.9 GB.
+front of each Conv is applied to the array once). The graph has the same operators but one
+Add (the outermost layer's bias, folded away with a frozen kernel); 8 s and 0.9 GB more memory
+(docs/EXPORT.md).
 
 Opset 17 (tf2onnx 1.17 accepts 13-18 and refuses 19+, "Opset 19 is not supported yet"): opsets
 13 to 17 give the same graph for this model (each within 3e-7 of Keras), and ONNX Runtime reads
