@@ -9,11 +9,13 @@ The weights are the Keras "no top" InceptionV3 file
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from tfpix2pix import files
 from tfpix2pix.errors import UsageError
 
 INCEPTION_SIZE = 299
@@ -101,7 +103,7 @@ def frechet_inception_distance(
     """
     if weights_path is None:
         return {"fid": None, "fid_note": NO_WEIGHTS_NOTE}
-    if not os.path.isfile(weights_path):
+    if not files.isfile(files.check(weights_path, "--fid-weights")):
         raise UsageError(f"Inception weights file not found: {weights_path}")
     if min(len(generated_images), len(target_images)) < 2:
         return {
@@ -112,12 +114,17 @@ def frechet_inception_distance(
     import keras
 
     try:
-        model = keras.applications.InceptionV3(
-            weights=weights_path,
-            include_top=False,
-            pooling="avg",
-            input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
-        )
+        with tempfile.TemporaryDirectory(prefix="tfpix2pix-fid-") as scratch:
+            local = weights_path
+            if files.is_remote(weights_path):  # h5py reads local files only
+                local = os.path.join(scratch, os.path.basename(weights_path))
+                files.copy(weights_path, local)
+            model = keras.applications.InceptionV3(
+                weights=local,
+                include_top=False,
+                pooling="avg",
+                input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
+            )
     except (ValueError, OSError) as error:
         raise UsageError(f"cannot load InceptionV3 weights from {weights_path}: {error}") from error
     fid = frechet_distance(
