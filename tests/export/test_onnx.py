@@ -36,6 +36,7 @@ def keras_uint8(generator, pixels: np.ndarray) -> np.ndarray:
 
 def test_export_writes_the_onnx_file_with_its_facts(exported, generator):
     path = onnx_path(exported.out)
+    assert formats.sidecar_path(path) == path + ".json"  # facades.onnx.json: never the export's export.json
     facts = json.loads(Path(formats.sidecar_path(path)).read_text())
     assert (facts["image_size"], facts["multiple"], facts["step"], facts["direction"]) == (32, 32, 40, "BtoA")
     assert facts["deterministic"] is True and facts["opset"] == onnx_export.OPSET == 17
@@ -68,7 +69,7 @@ def test_export_writes_the_onnx_file_with_its_facts(exported, generator):
     assert row["parity"].startswith("max abs diff ") and row["parity"].endswith("(target 0.0001)")
     assert row["max_abs_diff"] <= 1e-4 and row["meets_target"] is True
     readme = Path(exported.out, "README.md").read_text()
-    assert "| onnx |" in readme and "| `facades.onnx` (+ `facades.json`) |" in readme
+    assert "| onnx |" in readme and "| `facades.onnx` (+ `.onnx.json`) |" in readme
 
 
 def test_parity_with_keras_on_the_val_images(exported, generator, val_images):
@@ -173,8 +174,8 @@ def test_a_damaged_onnx_file_is_one_usage_error_naming_it(exported, tmp_path, ca
 def test_a_damaged_facts_file_is_named(exported, tmp_path):
     copy = tmp_path / "facades.onnx"
     shutil.copy(onnx_path(exported.out), copy)
-    (tmp_path / "facades.json").write_text("{not json")
-    with pytest.raises(UsageError, match=r"facades.json, the facts file of facades.onnx, is damaged"):
+    (tmp_path / "facades.onnx.json").write_text("{not json")
+    with pytest.raises(UsageError, match=r"facades.onnx.json, the facts file of facades.onnx, is damaged"):
         runners.load_runner(str(copy))
 
 
@@ -190,7 +191,7 @@ def test_a_file_copied_alone_pads_by_its_own_metadata_and_a_foreign_model_is_ref
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity", [images], [output])
     foreign = tmp_path / "foreign.onnx"
     foreign.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
-    with pytest.raises(UsageError, match=r"foreign.onnx: not a tfpix2pix export \(no foreign.json next to it"):
+    with pytest.raises(UsageError, match=r"foreign.onnx: not a tfpix2pix export \(no foreign.onnx.json next to it"):
         runners.load_runner(str(foreign))
 
 
@@ -214,20 +215,24 @@ def test_without_the_onnx_packages_the_export_skips_the_file_and_says_how_to_ins
                            log=logged.append)
     row = {row["format"]: row for row in result.formats}["onnx"]
     assert row["file"] is None and "pip install 'tfpix2pix[onnx]'" in row["skipped"]
-    assert not (out / "facades.onnx").exists() and not (out / "facades.json").exists()
+    assert not (out / "facades.onnx").exists() and not (out / "facades.onnx.json").exists()
     assert "  ONNX: skipped, tf2onnx not installed (pip install 'tfpix2pix[onnx]')" in logged
     readme = (out / "README.md").read_text()
     assert "- `onnx` was not written: tf2onnx not installed (pip install 'tfpix2pix[onnx]')." in readme
     assert "| onnx |  |  | not written: tf2onnx not installed" in readme and "## ONNX" not in readme
 
 
-def test_no_onnx_writes_no_row_and_the_name_export_is_refused_before_writing(exported, tmp_path):
+def test_no_onnx_writes_no_row_and_the_model_name_export_keeps_export_json(exported, tmp_path):
     out = tmp_path / "facades"
     result = export.export(exported.workdir, str(out), export.ExportOptions(tflite_variants=(), onnx=False,
                                                                             timing_runs=1), log=lambda *_: None)
     assert "onnx" not in {row["format"] for row in result.formats}
-    assert not any(name.endswith(".onnx") for name in os.listdir(out))
-    with pytest.raises(UsageError, match=r"model name 'export' would give the facts file of export.onnx the name "
-                                         r"of the export's export.json: .*--name.*--no-onnx"):
-        export.export(exported.workdir, str(tmp_path / "export"))
-    assert not (tmp_path / "export").exists()
+    assert not any(name.endswith(".onnx") or name.endswith(".onnx.json") for name in os.listdir(out))
+    # --out export: the model is called `export`; its facts file must not be the export's export.json.
+    out = tmp_path / "export"
+    export.export(exported.workdir, str(out), export.ExportOptions(tflite_variants=(), timing_runs=1),
+                  log=lambda *_: None)
+    assert {"export.onnx", "export.onnx.json", "export.json"} <= set(os.listdir(out))
+    assert json.loads((out / "export.json").read_text())["name"] == "export"
+    assert json.loads((out / "export.onnx.json").read_text())["format"] == "onnx"
+    assert runners.load_runner(str(out / "export.onnx")).multiple == 32

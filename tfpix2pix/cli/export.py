@@ -33,7 +33,7 @@ def add_parser(subparsers) -> None:
         "                        and translate (float images), warm-up requests in assets.extra/\n"
         "  generator.keras       the Keras model\n"
         "  <name>_<variant>.tflite + .json   fp32, fp16, int8 (calibrated on the training split), dynamic\n"
-        "  <name>.onnx + <name>.json   float32, any batch and size, for ONNX Runtime (needs the [onnx] extra)\n"
+        "  <name>.onnx + .onnx.json   float32, any batch and size, for ONNX Runtime (needs the [onnx] extra)\n"
         "  models.config, README.md (how to serve it, REST and gRPC examples), export.json (figures)\n"
         "Every format is compared with the Keras generator and timed; a TFLite variant more than 2x slower\n"
         "than fp32 is refused with the reason. An existing non-empty version folder is never overwritten.",

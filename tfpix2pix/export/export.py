@@ -3,7 +3,7 @@
     export/<name>/saved_model/<step>/      TF Serving layout, signatures serving_default + translate
     export/<name>/generator.keras          for fine-tuning and Keras users
     export/<name>/<name>_<variant>.tflite  fp32, fp16, int8, dynamic (+ a .json sidecar each)
-    export/<name>/<name>.onnx              float32, dynamic sizes, for ONNX Runtime (+ <name>.json)
+    export/<name>/<name>.onnx              float32, dynamic sizes, for ONNX Runtime (+ <name>.onnx.json)
     export/<name>/models.config            TF Serving --model_config_file example
     export/<name>/README.md                how to serve it, request examples, measured figures
     export/<name>/export.json              the same figures for machines
@@ -146,8 +146,8 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
 
     Raises:
         UsageError: no checkpoint in `workdir`, a non-empty version folder, an unknown TFLite
-            variant, int8 requested without the training images to calibrate on, or a model name
-            whose ONNX facts file would be export.json. Nothing is written in those cases.
+            variant, or int8 requested without the training images to calibrate on. Nothing is
+            written in those cases.
 
     Returns:
         The version, paths, and per format its file, size, latency and parity figures.
@@ -160,9 +160,6 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
     name = options.name or os.path.basename(os.path.normpath(out))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise UsageError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (set it with --name)")
-    if options.onnx and os.path.basename(formats.sidecar_path(onnx_path(out, name))) == "export.json":
-        raise UsageError(f"model name {name!r} would give the facts file of {name}.onnx the name of the export's "
-                         "export.json: set another name with --name, or leave ONNX out (--no-onnx)")
     generator, config, step = restore.load_generator(workdir)
     image_size = config.data.image_size
     multiple = required_multiple(config.model.generator, image_size)

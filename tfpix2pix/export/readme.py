@@ -130,7 +130,7 @@ import numpy as np
 import onnxruntime
 from PIL import Image
 
-MULTIPLE = @MULTIPLE@  # sides are reflect-padded to a multiple of this ("multiple" in @NAME@.json)
+MULTIPLE = @MULTIPLE@  # sides are reflect-padded to a multiple of this ("multiple" in @NAME@.onnx.json)
 
 
 def translate(model_path, pixels):
@@ -160,15 +160,15 @@ def _onnx_row(summary: dict) -> dict | None:
 def _onnx_section(summary: dict) -> str:
     if _onnx_row(summary) is None:
         return ""
-    name, multiple = summary["name"], summary["multiple"]
+    name, multiple, opset = summary["name"], summary["multiple"], _onnx_row(summary).get("opset", "")
     script = (ONNX_SCRIPT.replace("@NAME@", name).replace("@MULTIPLE@", str(multiple))
               .replace("@MIN_SIDE@", str((multiple + 4) // 3)))
     return f"""## ONNX (ONNX Runtime)
 
 `{name}.onnx` takes float32 `images` [batch, height, width, 3] in [-1, 1] and returns `generated` of
-the same shape (opset {_onnx_row(summary).get("opset", "")}, NHWC, every side dynamic). Sides must be multiples of {multiple}:
+the same shape (opset {opset}, NHWC, every side dynamic). Sides must be multiples of {multiple}:
 reflect-pad and crop back as below, or let `tfpix2pix predict --model {name}.onnx photo.jpg --out out/`
-do it. `{name}.json`, also stored in the file's metadata, holds the multiple, image size and names.
+do it. `{name}.onnx.json`, also stored in the file's metadata, holds the multiple, image size and names.
 The file is deterministic (dropout off).
 
 ```python
@@ -191,7 +191,7 @@ def _files_table(summary: dict) -> str:
             lines.append(f"| `{name}_{variant}.tflite` (+ `.json`) | TFLite {variant}, fixed input "
                          f"[1, {summary['image_size']}, {summary['image_size']}, 3] |")
     if _onnx_row(summary):
-        lines.append(f"| `{name}.onnx` (+ `{name}.json`) | ONNX, float32, input [batch, height, width, 3] of "
+        lines.append(f"| `{name}.onnx` (+ `.onnx.json`) | ONNX, float32, input [batch, height, width, 3] of "
                      f"multiples of {summary['multiple']} |")
     lines += ["| `models.config` | TF Serving `--model_config_file` example |",
               "| `export.json` | the figures below, for machines |"]

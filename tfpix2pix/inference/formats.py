@@ -4,7 +4,7 @@
 
     <version>/assets.extra/tfpix2pix.json   facts of a SavedModel (multiple, image size, dataset, direction, ...)
     <name>_<variant>.json                   facts of the .tflite file of the same name
-    <name>.json                             facts of <name>.onnx (also stored in the file's metadata)
+    <name>.onnx.json                        facts of <name>.onnx (also stored in the file's metadata)
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ def read_metadata(version_dir: str) -> dict:
 
 
 def sidecar_path(model_path: str) -> str:
-    """The JSON facts file written next to a .tflite or .onnx file."""
+    """The JSON facts file written next to a model file: `<name>_<variant>.json` for `<name>_<variant>.tflite`,
+    `<name>.onnx.json` for `<name>.onnx` (`<name>.json` would be the export's export.json for `--out export`)."""
+    if model_path.endswith(".onnx"):
+        return model_path + ".json"
     return os.path.splitext(model_path)[0] + ".json"
 
 

@@ -333,9 +333,9 @@ class ONNXRunner:
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:
         images = _check_images(images, self.description, self.multiple)
         if stochastic:
-            raise UsageError(f"{self.path}: .onnx files are deterministic (dropout off; ONNX Runtime has no "
-                             "seeded random op for it); for the paper's test-time dropout use the work dir or a "
-                             "SavedModel exported with --stochastic")
+            raise UsageError(f"{self.path}: .onnx files are deterministic (dropout off: TensorFlow's seeded "
+                             "dropout does not convert to ONNX); for the paper's test-time dropout use the work dir "
+                             "or a SavedModel exported with --stochastic")
         padded, box = translation.pad_to_multiple(images, self.multiple)
         generated = self.session.run([self.output_name], {self.input_name: padded.numpy()})[0]
         if generated.shape != tuple(padded.shape):
