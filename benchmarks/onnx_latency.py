@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from tfpix2pix import config as config_lib
 from tfpix2pix.data import datasets, pipeline, sources
+from tfpix2pix.evaluate import bench
 from tfpix2pix.export import onnx as onnx_export
 from tfpix2pix.export import savedmodel, tflite
 from tfpix2pix.inference import formats
@@ -49,16 +50,6 @@ def wait_for_quiet(limit: float = 0.5, timeout: float = 240) -> tuple:
     while os.getloadavg()[0] >= limit and time.monotonic() < deadline:
         time.sleep(5)
     return os.getloadavg()
-
-
-def median_seconds(function, runs: int) -> float:
-    function()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def val_images(size: int) -> np.ndarray:
@@ -109,7 +100,7 @@ def main() -> None:
     constant = tf.constant(image)
     timers = {
         "onnx": lambda: onnx_export.latency(onnx_model, image, runs=args.runs),
-        "saved_model": lambda: median_seconds(lambda: translate(images=constant), args.runs),
+        "saved_model": lambda: bench.median_seconds(lambda: translate(images=constant), repeats=args.runs),
         "tflite_fp32": lambda: tflite.latency(lite_model, image, runs=args.runs),
     }
     rounds = {name: [] for name in timers}
