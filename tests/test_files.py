@@ -39,6 +39,7 @@ def test_an_unregistered_scheme_stops_train_before_anything_is_written(tmp_path,
     assert os.listdir(tmp_path) == []  # no local folder named after the path
 
 
+@pytest.mark.slow  # trains, exports and predicts: the whole cycle
 def test_the_whole_cycle_runs_on_ram_and_writes_nothing_local(tmp_path, capsys, monkeypatch):
     root = f"ram://tfpix2pix-{uuid.uuid4().hex}"
     files.copy_tree(str(SAMPLE), f"{root}/pairs")

@@ -59,3 +59,10 @@ def val_images() -> np.ndarray:
 def loaded(exported):
     """The exported SavedModel, loaded."""
     return tf.saved_model.load(exported.result.saved_model)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests of the trained, fully exported model are integration tests: `make test-fast` skips them."""
+    for item in items:
+        if "exported" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
