@@ -158,27 +158,27 @@ def test_drawing_on_the_label_canvas_translates_it(served_app, tiny_workdir, dri
     assert all(name.startswith(served_app.url) for name in script(driver, RESOURCES))  # no network needed
 
 
+def open_upload_view(driver, url: str) -> str:
+    """Loads the page, opens its Upload tab and returns the element id of its file input."""
+    driver.session_call("POST", "/url", {"url": url}, timeout=45)
+    (tab,) = [element for element in find(driver, "button[role=tab]")
+              if "Upload" in driver.session_call("GET", f"/element/{element}/text")]
+    driver.session_call("POST", f"/element/{tab}/click", {})
+    return find(driver, "#input-image input[type=file]")[0]
+
+
 def test_an_upload_through_the_page_is_translated_at_its_size(served_app, driver, tmp_path):
     pixels = np.random.default_rng(1).integers(0, 256, (48, 72, 3), dtype=np.uint8)  # not a multiple of 32
     Image.fromarray(pixels).save(tmp_path / "photo.png")
     (tmp_path / "notes.png").write_text("not an image at all")
-    driver.session_call("POST", "/url", {"url": served_app.url}, timeout=45)
-    (tab,) = [element for element in find(driver, "button[role=tab]")
-              if "Upload" in driver.session_call("GET", f"/element/{element}/text")]
-    driver.session_call("POST", f"/element/{tab}/click", {})
-
     # A file that is not an image: a message in the page, and the app keeps serving.
-    file_input = find(driver, "#input-image input[type=file]")[0]
+    file_input = open_upload_view(driver, served_app.url)
     driver.session_call("POST", f"/element/{file_input}/value", {"text": str(tmp_path / "notes.png")})
     toasts = wait_for(lambda: script(driver, TOASTS), "a message about the bad file", timeout=30)
     assert any("notes.png is not an image" in toast for toast in toasts), toasts
     screenshot(driver, "app_bad_upload.png")
 
-    driver.session_call("POST", "/url", {"url": served_app.url}, timeout=45)
-    (tab,) = [element for element in find(driver, "button[role=tab]")
-              if "Upload" in driver.session_call("GET", f"/element/{element}/text")]
-    driver.session_call("POST", f"/element/{tab}/click", {})
-    file_input = find(driver, "#input-image input[type=file]")[0]
+    file_input = open_upload_view(driver, served_app.url)
     driver.session_call("POST", f"/element/{file_input}/value", {"text": str(tmp_path / "photo.png")})
     state = wait_for(lambda: script(driver, OUTPUT_STATE, "#output-image"), "the translated upload")
     wait_for(lambda: "ms" in script(driver, "return document.querySelector('#latency').innerText;"), "the latency")
