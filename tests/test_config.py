@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import re
 
 import pytest
@@ -97,3 +98,34 @@ def test_a_damaged_saved_config_is_one_message_naming_the_file_and_left_as_it_is
     with pytest.raises(UsageError, match=f"{re.escape(str(path))}.*{message}.*left as it is"):
         config_lib.load(str(path))
     assert path.read_bytes() == contents
+
+
+@pytest.mark.parametrize("eval_every, steps_per_epoch, interval", [(None, 400, 400), (None, 5000, 1000), (0, 400, 0),
+                                                                     (250, 400, 250), (None, 0, 1)])
+def test_validation_runs_once_per_epoch_at_most_every_1000_steps_unless_set(eval_every, steps_per_epoch, interval):
+    train = dataclasses.replace(config_lib.TrainConfig(), eval_every=eval_every)
+    assert config_lib.eval_interval(train, steps_per_epoch) == interval
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("train.eval_every=-1", "train.eval_every must be 0 (off) or more, got -1"),
+    ("train.eval_images=0", "train.eval_images must be at least 1, got 0"),
+    ("train.best_metric=fid", "train.best_metric must be one of l1, psnr, ssim"),
+    ("health.saturated_share=1.5", "health.saturated_share must be in [0, 1], got 1.5"),
+    ("health.d_won_loss=-0.1", "health.d_won_loss must be a finite number >= 0, got -0.1"),
+    ("health.stall_intervals=0", "health.stall_intervals must be at least 1, got 0"),
+])
+def test_validation_and_health_settings_are_checked(assignment, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        config_lib.validate(config_lib.override(config_lib.preset("tiny"), [assignment]))
+
+
+def test_a_saved_config_without_the_health_section_loads_with_its_defaults(tmp_path):
+    path = tmp_path / "config.json"
+    config_lib.save(config_lib.preset("tiny"), str(path))
+    values = json.loads(path.read_text())
+    del values["health"]
+    del values["train"]["eval_every"]
+    path.write_text(json.dumps(values))
+    loaded = config_lib.load(str(path))
+    assert loaded.health == config_lib.HealthConfig() and loaded.train.eval_every is None

@@ -20,6 +20,9 @@ GENERATORS = ("unet", "resnet9")
 GAN_MODES = ("vanilla", "lsgan")
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# Validation metrics a run can keep its best checkpoint by, and whether lower is better.
+BEST_METRICS = {"l1": "lower", "psnr": "higher", "ssim": "higher", "pixel_accuracy": "higher",
+                "class_accuracy": "higher", "class_iou": "higher"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,34 @@ class TrainConfig:
     tpu: str = ""  # TPU name or grpc:// address for --strategy tpu; "" reads $TPU_NAME (unset: this VM's TPU).
     precision: str = "float32"
     jit: bool = False
+    # Validation on the val split: None = once per epoch, at most every 1,000 steps; 0 = off.
+    eval_every: int | None = None
+    eval_images: int = 50  # the first N val pairs: 50 facades at 256 px cost about 2% of an epoch on 2 cores
+    best_metric: str = "l1"  # checkpoints/best/ keeps the step with the best value (BEST_METRICS)
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """When a run's log says it is going wrong: thresholds of `train.health`. Warnings never stop a run."""
+
+    # D has won when its mean loss is under this and its mean probability on generated pairs under
+    # `d_won_probability` for `d_won_intervals` log intervals in a row. A D that labels every patch
+    # right with p = 0.95 has a loss of 0.05; a healthy pix2pix D stays around 0.3-0.7 (§3.1 halves it).
+    d_won_loss: float = 0.05
+    d_won_probability: float = 0.05
+    d_won_intervals: int = 5  # 5 x 50 steps: longer than the swings of a healthy batch-1 run
+    # Mode collapse: the mean per-pixel standard deviation across different inputs' outputs, on the
+    # [-1, 1] scale, under this. Real facades photos differ by about 0.4; 0.02 is 2.5 levels of 255.
+    collapse_spread: float = 0.02
+    # Saturation: the share of output values within 2/255 of -1 or 1 above this. Label maps with pure
+    # colors reach about 2/3 (facades' palette), so only a nearly all-black/white output passes 0.9.
+    saturated_share: float = 0.9
+    # A plateau: the best metric not better for this many evaluations in a row (10 epochs at the default).
+    plateau_evaluations: int = 10
+    # A stall: training images/s under `stall_ratio` x the run's median for `stall_intervals` in a
+    # row. Half the speed is more than the noise of a shared machine; one slow interval is a hiccup.
+    stall_ratio: float = 0.5
+    stall_intervals: int = 3
 
 
 @dataclass(frozen=True)
@@ -89,6 +120,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -103,7 +135,8 @@ class Config:
 
 
 def _section_class(name: str) -> type:
-    return {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "train": TrainConfig}[name]
+    return {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "train": TrainConfig,
+            "health": HealthConfig}[name]
 
 
 def _paper(direction: str, epochs: int, decay_epochs: int, batch_size: int = 1) -> Config:
@@ -215,6 +248,7 @@ def validate(config: Config) -> Config:
         ("loss.gan_mode", loss.gan_mode, GAN_MODES),
         ("train.strategy", train.strategy, STRATEGIES),
         ("train.precision", train.precision, PRECISIONS),
+        ("train.best_metric", train.best_metric, tuple(BEST_METRICS)),
     ]
     for key, value, allowed in choices:
         if value not in allowed:
@@ -233,6 +267,10 @@ def validate(config: Config) -> Config:
         ("train.save_every", train.save_every, 1),
         ("train.keep_checkpoints", train.keep_checkpoints, 1),
         ("train.seed", train.seed, 0),
+        ("train.eval_images", train.eval_images, 1),
+        ("health.d_won_intervals", config.health.d_won_intervals, 1),
+        ("health.plateau_evaluations", config.health.plateau_evaluations, 1),
+        ("health.stall_intervals", config.health.stall_intervals, 1),
     ]
     for key, value, minimum in minimums:
         if value < minimum:
@@ -263,6 +301,16 @@ def validate(config: Config) -> Config:
     for key, value in (("train.beta_1", train.beta_1), ("train.beta_2", train.beta_2)):
         if not 0.0 <= value < 1.0:
             raise UsageError(f"{key} must be in [0, 1), got {value}")
+    if train.eval_every is not None and train.eval_every < 0:
+        raise UsageError(f"train.eval_every must be 0 (off) or more, got {train.eval_every}")
+    health = config.health
+    for key, value in (("health.d_won_loss", health.d_won_loss), ("health.collapse_spread", health.collapse_spread)):
+        if not (math.isfinite(value) and value >= 0):
+            raise UsageError(f"{key} must be a finite number >= 0, got {value}")
+    for key, value in (("health.d_won_probability", health.d_won_probability),
+                       ("health.saturated_share", health.saturated_share), ("health.stall_ratio", health.stall_ratio)):
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"{key} must be in [0, 1], got {value}")
     if train.keep_every is not None and train.keep_every < 1:
         raise UsageError(f"train.keep_every must be at least 1, got {train.keep_every}")
     return config
@@ -299,7 +347,7 @@ def load(path: str) -> Config:
         raise UsageError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); "
                          f"{keep}") from None
     if not isinstance(values, dict) or not all(isinstance(section, dict) for section in values.values()):
-        raise UsageError(f"{path} must hold a JSON object of sections (data, model, loss, train), "
+        raise UsageError(f"{path} must hold a JSON object of sections (data, model, loss, train, health), "
                          f"got {type(values).__name__}; {keep}")
     try:
         return validate(Config.from_dict(values))
@@ -307,3 +355,10 @@ def load(path: str) -> Config:
         raise UsageError(f"{path} is not a valid tfpix2pix config ({error}); {keep}") from None
     except UsageError as error:
         raise UsageError(f"{path}: {error}; {keep}") from None
+
+
+def eval_interval(train: TrainConfig, steps_per_epoch: int) -> int:
+    """Steps between validations: `train.eval_every`, or once per epoch and at most every 1,000 steps; 0 is off."""
+    if train.eval_every is not None:
+        return train.eval_every
+    return max(1, min(steps_per_epoch, 1000))

@@ -105,6 +105,14 @@ class Progress:
         elif self.updates % self.every == 0:
             self._write_line()
 
+    def clear(self) -> None:
+        """Blanks the redrawn line, so that other output (a warning) starts on a clean line; the next update redraws."""
+        if self.interactive and self._drawn_width:
+            self.stream.write("\r" + " " * self._drawn_width + "\r")
+            self.stream.flush()
+            self._drawn_width = 0
+            self._last_redraw = float("-inf")
+
     def close(self) -> None:
         """Writes the final state once; later calls do nothing."""
         if self.closed:

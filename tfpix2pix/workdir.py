@@ -21,6 +21,10 @@ CHECKPOINTS = "checkpoints"
 LOGS = "logs"
 SAMPLES = "samples"
 LOCK_FILE = ".lock"
+BEST = "best"  # checkpoints/best/: the step with the best validation metric, and best.json about it
+BEST_FILE = "best.json"
+CURVES_FILE = "curves.png"  # `tfpix2pix curves`: the training curves, shown atop `test`'s results page
+METRICS_FILE = "metrics.jsonl"  # one JSON line per validation: the step and the val metrics
 INDEX_FILE = "checkpoint"  # the small text index tf.train.CheckpointManager keeps
 _CHECKPOINT_INDEX = re.compile(r"ckpt-(\d+)\.index")
 
@@ -49,6 +53,14 @@ def config_path(workdir: str) -> str:
 
 def checkpoint_dir(workdir: str) -> str:
     return os.path.join(workdir, CHECKPOINTS)
+
+
+def best_dir(workdir: str) -> str:
+    return os.path.join(workdir, CHECKPOINTS, BEST)
+
+
+def metrics_path(workdir: str) -> str:
+    return os.path.join(workdir, METRICS_FILE)
 
 
 def logs_dir(workdir: str) -> str:
@@ -204,3 +216,49 @@ def restore_latest(
                          "nothing was changed: restore the folder from a backup or train in a new --workdir")
     return None
 
+
+
+def check_checkpoint_choice(text: str, flag: str = "--checkpoint") -> str:
+    """`best`, `latest` or a step number, as given; anything else is a `UsageError`."""
+    if text in ("best", "latest") or (text.isdigit() and int(text) > 0):
+        return text
+    raise UsageError(f"{flag} {text!r}: expected best, latest or a step number")
+
+
+def restore_choice(checkpoint: tf.train.Checkpoint, workdir: str, choice: str = "latest", *, log=print) -> str:
+    """Restores (the generator part of) the chosen checkpoint of `workdir`: `latest`, `best` or a step.
+
+    A step is looked up among the latest checkpoints, the kept ones (`train.keep_every`) and the best one.
+
+    Returns:
+        The restored checkpoint's path.
+
+    Raises:
+        UsageError: no such checkpoint (the message lists the steps there are), or none that loads.
+    """
+    choice = check_checkpoint_choice(choice)
+    folder = checkpoint_dir(workdir)
+    if choice in ("latest", "best"):
+        directory = folder if choice == "latest" else best_dir(workdir)
+        path = restore_latest(checkpoint, directory, partial=True, log=log)
+        if path is None:
+            if choice == "latest":
+                raise UsageError(f"work dir {workdir} has no checkpoint yet: train first "
+                                 f"(tfpix2pix train --workdir {workdir})")
+            raise UsageError(f"work dir {workdir} has no best checkpoint: it is kept once the run validates on a "
+                             "val split (train.eval_every); use --checkpoint latest")
+        return path
+    candidates = [os.path.join(directory, f"ckpt-{choice}")
+                  for directory in (folder, os.path.join(folder, "kept"), best_dir(workdir))]
+    for path in candidates:
+        if files.exists(f"{path}.index"):
+            try:
+                checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:
+                raise UsageError(f"checkpoint {path} cannot be restored ({type(error).__name__}): choose another "
+                                 "--checkpoint") from None
+            return path
+    steps = sorted({checkpoint_step(path) for directory in (folder, os.path.join(folder, "kept"), best_dir(workdir))
+                    for path in checkpoints_on_disk(directory)})
+    raise UsageError(f"work dir {workdir} has no checkpoint of step {choice}; it has steps "
+                     f"{', '.join(map(str, steps)) or 'none'}")

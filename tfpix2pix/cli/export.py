@@ -7,7 +7,7 @@ import os
 import sys
 
 from tfpix2pix import files
-from tfpix2pix.cli.flags import positive_int
+from tfpix2pix.cli.flags import add_checkpoint_flag, positive_int
 from tfpix2pix.errors import UsageError
 
 
@@ -28,7 +28,7 @@ def _variants(text: str) -> tuple[str, ...]:
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "export", help="export a trained generator: SavedModel (TF Serving), Keras file, TFLite, ONNX",
-        description="Export the latest generator of --workdir to --out:\n"
+        description="Export the generator of --workdir (its latest checkpoint, or --checkpoint) to --out:\n"
         "  saved_model/<step>/   TF Serving layout, signatures serving_default (image bytes in, PNG out, any size)\n"
         "                        and translate (float images), warm-up requests in assets.extra/\n"
         "  generator.keras       the Keras model\n"
@@ -44,7 +44,8 @@ def add_parser(subparsers) -> None:
     )
     source = parser.add_argument_group("source and target")
     source.add_argument("--workdir", required=True, metavar="DIR",
-                        help="the training run to export (its latest checkpoint)")
+                        help="the training run to export (its latest checkpoint unless --checkpoint)")
+    add_checkpoint_flag(source)
     source.add_argument("--out", metavar="DIR", help="export folder (default: export/<work dir name>)")
     source.add_argument("--name", metavar="NAME", help="TF Serving model name and TFLite file prefix (default: the "
                         "--out folder's name)")
@@ -83,6 +84,7 @@ def run_export(args) -> int:
         name=args.name, tflite_variants=args.tflite, stochastic=args.stochastic, int8_io=args.int8_io,
         int8_float_norm=args.int8_float_norm, onnx=args.onnx,
         max_side=args.max_side, calibration_images=args.calibration_images, num_threads=args.threads,
+        checkpoint=args.checkpoint,
     )
     try:
         result = export.export(args.workdir, out, options)

@@ -17,11 +17,11 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tfpix2pix import __version__  # noqa: E402
-from tfpix2pix.cli import app, bench, datasets, evaluate, export, predict, test, train  # noqa: E402
+from tfpix2pix.cli import app, bench, curves, datasets, evaluate, export, predict, test, train  # noqa: E402
 from tfpix2pix.errors import UsageError  # noqa: E402
 
 EPILOG = "Run `tfpix2pix COMMAND --help` for the flags of one command."
-COMMANDS = (train, test, predict, evaluate, bench, export, app, datasets)  # in the order --help lists them
+COMMANDS = (train, curves, test, predict, evaluate, bench, export, app, datasets)  # in the order --help lists them
 
 
 class _Parser(argparse.ArgumentParser):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tfpix2pix.cli.flags import non_negative_int, positive_int
+from tfpix2pix.cli.flags import add_checkpoint_flag, non_negative_int, positive_int
 
 
 def add_parser(subparsers) -> None:
@@ -25,6 +25,7 @@ def add_parser(subparsers) -> None:
                         help="a work dir (latest checkpoint), a SavedModel or export folder, a .tflite file (LiteRT) "
                         "or an .onnx file (ONNX Runtime; deterministic only, like .tflite)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_checkpoint_flag(parser)
     parser.add_argument("--resize", action="store_true", help="resize to the training size and back instead of padding")
     parser.add_argument("--stochastic", action="store_true", help="dropout on, as the paper at test time (§3.3)")
     parser.add_argument("--seed", type=non_negative_int, default=0, metavar="N", help="dropout seed with --stochastic")
@@ -42,7 +43,7 @@ def run_predict(args) -> int:
     from tfpix2pix.inference import predict, runners
 
     workdir_lib.make_writable_folder(args.out, "--out")
-    runner = runners.load_runner(args.model)
+    runner = runners.load_runner(args.model, checkpoint=args.checkpoint)
     print(f"model: {runner.description}; "
           f"{'stochastic (dropout on), seed ' + str(args.seed) if args.stochastic else 'deterministic (dropout off)'}")
     written, problems = predict.predict(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from tfpix2pix.cli.flags import non_negative_int
+from tfpix2pix.cli.flags import add_checkpoint_flag, non_negative_int
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "test", help="run a trained model over a split: images, metrics.json, index.html",
-        description="Run the work dir's latest generator over a split of A|B pairs and write, under "
+        description="Run the work dir's generator (latest checkpoint unless --checkpoint) over a split of A|B pairs and write, under "
         "<workdir>/results/<split>/, the input | generated | target images as PNG, metrics.json (mean and "
         "per image: L1 on 0-255, PSNR, SSIM, and label scores for photo -> labels tasks) and index.html, "
         "a page that opens from disk.",
@@ -18,6 +18,7 @@ def add_parser(subparsers) -> None:
         "  tfpix2pix test --workdir runs/facades --split test --stochastic --seed 3",
     )
     parser.add_argument("--workdir", required=True, metavar="DIR", help="a training work dir (holds config.json)")
+    add_checkpoint_flag(parser)
     parser.add_argument("--split", default="val", metavar="NAME", help="split folder to run on (default: val)")
     parser.add_argument("--stochastic", action="store_true",
                         help="the paper's test-time mode (§3.3): dropout on, batch statistics; default: deterministic")
@@ -36,6 +37,7 @@ def run_test(args) -> int:
     result = results.run_test(
         args.workdir, split=args.split, stochastic=args.stochastic, seed=args.seed, out_dir=args.out,
         fid_weights=args.fid_weights, overwrite=args.overwrite,
+        checkpoint=args.checkpoint,
     )
     print(f"{result.count} images, step {result.step}, {result.mode}")
     print("mean: " + metrics.format_mean(result.mean))

@@ -53,6 +53,12 @@ def add_parser(subparsers) -> None:
     run.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     run.add_argument("--keep-checkpoints", type=positive_int, metavar="K", help="keep the last K checkpoints (default: 3)")
     run.add_argument("--keep-every", type=positive_int, metavar="N", help="also keep every checkpoint whose step divides by N")
+    run.add_argument("--eval-every", type=non_negative_int, metavar="N",
+                     help="score the generator on the val split (L1, PSNR, SSIM; label scores for photo -> labels) "
+                     "every N steps and at the end, into TensorBoard val/ and <workdir>/metrics.jsonl, keeping the "
+                     "best in checkpoints/best/; 0 turns it off (default: once per epoch, at most every 1000 steps)")
+    run.add_argument("--eval-images", type=positive_int, metavar="N",
+                     help="validate on the first N val pairs (default: 50)")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                      help="override any config field, repeatable, e.g. --set model.norm=batch --set train.log_every=10")
     parser.set_defaults(handler=run_train)
@@ -68,24 +74,37 @@ def request_from(args):
         steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         deterministic=args.deterministic, strategy=args.strategy, tpu=args.tpu, precision=args.precision,
         jit=args.jit, keep_checkpoints=args.keep_checkpoints, keep_every=args.keep_every,
-        assignments=tuple(args.set),
+        assignments=tuple(args.set) + tuple(
+            f"train.{name}={value}" for name, value in (("eval_every", args.eval_every),
+                                                        ("eval_images", args.eval_images)) if value is not None),
     )
 
 
 def run_train(args) -> int:
+    from tfpix2pix.evaluate import metrics, validation
     from tfpix2pix.train import loop, resolve
     from tfpix2pix.train.controller import Interrupted
 
     config, workdir = resolve.resolve_run(request_from(args))
+    evaluator = validation.Validator(config) if config.train.eval_every != 0 else None
     print(f"training in {workdir} (dataset: {config.data.dataset or config.data.data_dir or config.data.a_dir}, "
           f"{config.data.direction}, {config.data.image_size}px, batch {config.train.batch_size})", flush=True)
     try:
-        result = loop.train(config, workdir=workdir)
+        result = loop.train(config, workdir=workdir, evaluator=evaluator)
     except Interrupted as stop:
         print(f"tfpix2pix: {stop}", file=sys.stderr)
         return 128 + stop.signal_number
     losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
     print(f"done: step {result.step}/{result.total_steps} ({losses})")
+    if result.validation:
+        print(f"val (step {result.validation['step']}): "
+              f"{metrics.format_mean({k: v for k, v in result.validation.items() if k != 'seconds'})}")
+    if result.best:
+        metric = config.train.best_metric
+        print(f"best val {metric} {result.best[metric]:.4g} at step {result.best['step']}: "
+              f"--checkpoint best ({os.path.join(workdir, 'checkpoints', 'best')})")
+    if result.warnings:
+        print(f"{len(result.warnings)} warning(s) during the run: see above and TensorBoard's text tab")
     print(f"checkpoints: {os.path.join(workdir, 'checkpoints')}")
     print(f"samples:     {result.samples}")
     print(f"TensorBoard: tensorboard --logdir {result.logs}")

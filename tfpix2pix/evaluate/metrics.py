@@ -172,6 +172,37 @@ def summarize(per_image: Sequence[dict]) -> dict:
     return summary
 
 
+class SetScores:
+    """The scores of a set of (generated, target) uint8 images, as `test` and validation during training report them.
+
+    Per image: `image_metrics`, plus `label_metrics` when a palette is given. Over the set: the
+    per-image means (`summarize`) and, with a palette, the set-level label scores of the summed
+    confusion (Table 6), which replace the per-image label means.
+    """
+
+    def __init__(self, palette: Palette | None = None):
+        self.palette = palette
+        self.confusion = ConfusionMatrix(len(palette)) if palette else None
+        self.per_image: list[dict] = []
+
+    def add(self, generated: np.ndarray, target: np.ndarray, **fields) -> dict[str, float]:
+        """Scores one pair; `fields` (a name) are kept with its entry. Returns the pair's scores."""
+        values = image_metrics(generated, target)
+        if self.palette:
+            values.update(label_metrics(generated, target, self.palette))
+            self.confusion.update(nearest_palette_labels(target, self.palette),
+                                  nearest_palette_labels(generated, self.palette))
+        self.per_image.append({**fields, **values})
+        return values
+
+    def mean(self) -> dict:
+        """`summarize` of the pairs added, with the set-level label scores."""
+        mean = summarize(self.per_image)
+        if self.confusion is not None:
+            mean.update(self.confusion.result())
+        return mean
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 

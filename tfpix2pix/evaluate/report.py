@@ -32,6 +32,9 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 0; }
 figure img { max-width: 256px; max-height: 256px; display: block; margin: 0 auto; }
 figcaption { font-size: 0.8em; color: #555; word-break: break-all; max-width: 256px; }
+figure.curves { margin-bottom: 1.5em; }
+figure.curves img { max-width: 100%; max-height: none; margin: 0; }
+figure.curves figcaption { max-width: none; }
 """
 
 
@@ -87,6 +90,15 @@ def _figure(out_dir: str, relative_path: str | None, label: str) -> str:
     )
 
 
+def _curves_figure(out_dir: str, relative_path: str | None) -> str:
+    if relative_path is None:
+        return ""
+    source = html.escape(_image_link(out_dir, relative_path))
+    return (f'<figure class="curves"><img src="{source}" alt="training curves: losses, discriminator health and '
+            f'validation metrics against steps"><figcaption>training curves ({html.escape(relative_path)})'
+            "</figcaption></figure>\n")
+
+
 def _summary_table(summary: Mapping) -> str:
     rows = "".join(
         f'<tr><th scope="row">{html.escape(str(key))}</th>'
@@ -102,6 +114,7 @@ def write_results_page(
     *,
     title: str,
     summary: Mapping,
+    curves: str | None = None,
 ) -> str:
     """Writes `<out_dir>/index.html`: a summary table, then one table row per image.
 
@@ -110,6 +123,7 @@ def write_results_page(
         rows: one `ResultRow` per image, with paths relative to `out_dir`.
         title: page heading, e.g. "facades val, step 20000, deterministic".
         summary: mean metrics and notes shown above the images (e.g. `summarize(...)` plus FID).
+        curves: the run's training curves picture (`tfpix2pix curves`), relative to `out_dir`, shown at the top.
 
     Returns:
         The path of the written page.
@@ -141,6 +155,7 @@ def write_results_page(
         '<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escaped_title}</title><style>{_STYLE}</style></head>\n"
         f"<body><h1>{escaped_title}</h1>\n"
+        f"{_curves_figure(out_dir, curves)}"
         f"{_summary_table(summary)}\n"
         f'<table class="results"><thead><tr>{header}</tr></thead>\n'
         f"<tbody>\n{chr(10).join(body)}\n</tbody></table>\n"

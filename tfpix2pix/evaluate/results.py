@@ -55,16 +55,17 @@ def run_test(
     out_dir: str | None = None,
     fid_weights: str | None = None,
     overwrite: bool = False,
+    checkpoint: str = "latest",
     log=print,
 ) -> TestResult:
-    """Runs the work dir's latest generator over `split` and writes the results.
+    """Runs the work dir's generator of `checkpoint` (latest, best or a step) over `split` and writes the results.
 
     Files that cannot be used are reported by name and skipped (`skipped` in the result).
     """
     for flag, path in (("--workdir", workdir), ("--out", out_dir)):
         if path:
             files.check(path, flag)
-    generator, config, step = restore.load_generator(workdir)
+    generator, config, step = restore.load_generator(workdir, checkpoint=checkpoint)
     data_config = config.data
     skipped: list[str] = []
     split_sources = sources.split_sources(
@@ -90,12 +91,11 @@ def run_test(
         raise UsageError(f"--out {out_dir} holds files that are not an earlier test result (no metrics.json); "
                          "nothing was written: pass --overwrite to write into it, or choose another --out")
     workdir_lib.make_writable_folder(out_dir, "--out")
-    palette = label_palette(data_config)
-    confusion = metrics.ConfusionMatrix(len(palette)) if palette else None
+    scores = metrics.SetScores(label_palette(data_config))
     dataset = pipeline.evaluation_dataset(
         split_sources, direction=data_config.direction, image_size=data_config.image_size, batch_size=1
     )
-    rows, per_image, generated_all, target_all = [], [], [], []
+    rows, generated_all, target_all = [], [], []
     for source, (input_image, target) in zip(split_sources, dataset):
         name = os.path.splitext(os.path.basename(source[0] if isinstance(source, tuple) else source))[0]
         generated = runner.run(input_image, stochastic=stochastic)
@@ -106,14 +106,7 @@ def run_test(
         }
         for kind, picture in pictures.items():
             images.save_png(os.path.join(out_dir, "images", f"{name}_{kind}.png"), picture)
-        values = metrics.image_metrics(pictures["generated"], pictures["target"])
-        if palette:
-            values.update(metrics.label_metrics(pictures["generated"], pictures["target"], palette))
-            confusion.update(
-                metrics.nearest_palette_labels(pictures["target"], palette),
-                metrics.nearest_palette_labels(pictures["generated"], palette),
-            )
-        per_image.append({"name": name, **values})
+        values = scores.add(pictures["generated"], pictures["target"], name=name)
         if fid_weights:
             generated_all.append(pictures["generated"])
             target_all.append(pictures["target"])
@@ -121,15 +114,17 @@ def run_test(
             name=name, input_path=f"images/{name}_input.png", generated_path=f"images/{name}_generated.png",
             target_path=f"images/{name}_target.png", metrics=values,
         ))
-    mean = metrics.summarize(per_image)
-    if confusion is not None:
-        mean.update(confusion.result())  # set-level label scores, as in the paper's Table 6
+    mean, per_image = scores.mean(), scores.per_image
     extra = {"step": step, "split": split, "mode": mode, "seed": seed if stochastic else None,
              "workdir": files.abspath(workdir), "skipped": skipped}
     extra.update(fid.frechet_inception_distance(generated_all, target_all, fid_weights))
     json_path = report.write_metrics_json(os.path.join(out_dir, "metrics.json"), per_image, mean, extra)
     title = f"{config.data.dataset or 'custom data'} {split}, step {step}, {mode.split(':')[0]}"
-    page = report.write_results_page(out_dir, rows, title=title, summary={**mean, "mode": mode})
+    curves = None
+    if files.isfile(os.path.join(workdir, workdir_lib.CURVES_FILE)):  # `tfpix2pix curves` drew the run's training
+        curves = workdir_lib.CURVES_FILE
+        files.copy(os.path.join(workdir, workdir_lib.CURVES_FILE), os.path.join(out_dir, workdir_lib.CURVES_FILE))
+    page = report.write_results_page(out_dir, rows, title=title, summary={**mean, "mode": mode}, curves=curves)
     return TestResult(page=page, metrics_json=json_path, mean=mean, count=len(per_image), skipped=tuple(skipped),
                       step=step, mode=mode)
 

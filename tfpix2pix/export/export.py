@@ -57,6 +57,7 @@ class ExportOptions:
         evaluation_images: validation images for the parity figures.
         timing_runs: timed runs per format (median reported).
         num_threads: LiteRT and ONNX Runtime threads (default: all cores).
+        checkpoint: which checkpoint of the work dir: latest, best or a step number.
     """
 
     name: str | None = None
@@ -70,6 +71,7 @@ class ExportOptions:
     evaluation_images: int = 8
     timing_runs: int = 5
     num_threads: int | None = None
+    checkpoint: str = "latest"
 
 
 def _folder_size(path: str) -> int:
@@ -142,7 +144,7 @@ class ExportResult:
 
 
 def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, log=print) -> ExportResult:
-    """Exports the latest generator of `workdir` to `out` and measures every format.
+    """Exports the generator of `workdir` (`options.checkpoint`, latest by default) to `out` and measures every format.
 
     Raises:
         UsageError: no checkpoint in `workdir`, a non-empty version folder, an unknown TFLite
@@ -160,7 +162,7 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
     name = options.name or os.path.basename(os.path.normpath(out))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise UsageError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (set it with --name)")
-    generator, config, step = restore.load_generator(workdir)
+    generator, config, step = restore.load_generator(workdir, checkpoint=options.checkpoint)
     image_size = config.data.image_size
     multiple = required_multiple(config.model.generator, image_size)
     version_dir = check_target(out, step)

@@ -84,10 +84,10 @@ class KerasRunner:
 
 
 class WorkdirRunner(KerasRunner):
-    """The generator rebuilt from a work dir's config.json and latest checkpoint."""
+    """The generator rebuilt from a work dir's config.json and its `checkpoint` (latest, best or a step)."""
 
-    def __init__(self, workdir: str):
-        generator, self.config, self.step = restore.load_generator(workdir)
+    def __init__(self, workdir: str, *, checkpoint: str = "latest"):
+        generator, self.config, self.step = restore.load_generator(workdir, checkpoint=checkpoint)
         image_size = self.config.data.image_size
         super().__init__(generator, multiple=required_multiple(self.config.model.generator, image_size),
                          image_size=image_size, norm=self.config.model.norm,
@@ -372,17 +372,21 @@ def dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
     return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
-def load_runner(model_path: str):
+def load_runner(model_path: str, *, checkpoint: str = "latest"):
     """A runner for a work dir, a SavedModel folder (or an export folder), a .tflite or an .onnx file.
 
     Returns:
         An object with `multiple`, `image_size`, `description`, `memory_bytes_per_pixel`,
         `images_per_call`, `dataset` and `direction` (the registry dataset and direction it was trained
         on, from config.json or the facts files; None when unknown or for the user's own data) and
-        `run(images, *, stochastic=False, seed=None) -> np.ndarray`.
+        `run(images, *, stochastic=False, seed=None) -> np.ndarray`. `checkpoint` (latest, best or a
+        step) chooses among a work dir's checkpoints.
     """
     if not files.exists(files.check(model_path, "--model")):
         raise UsageError(f"--model {model_path} does not exist")
+    if checkpoint != "latest" and not workdir_lib.has_config(model_path):
+        raise UsageError(f"--checkpoint {checkpoint} chooses among a work dir's checkpoints; --model {model_path} "
+                         "is not a work dir (no config.json)")
     if files.isfile(model_path):
         if model_path.endswith(".onnx"):
             return ONNXRunner(model_path)
@@ -391,5 +395,5 @@ def load_runner(model_path: str):
                              ".onnx file")
         return TFLiteRunner(model_path)
     if workdir_lib.has_config(model_path):
-        return WorkdirRunner(model_path)
+        return WorkdirRunner(model_path, checkpoint=checkpoint)
     return SavedModelRunner(model_path)

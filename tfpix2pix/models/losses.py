@@ -45,3 +45,23 @@ def generator_loss(generated_logits, generated, target, *, gan_mode: str = "vani
     gan = _gan_term(generated_logits, True, gan_mode)
     l1 = _per_example_mean(tf.abs(tf.cast(target, tf.float32) - tf.cast(generated, tf.float32)))
     return gan + l1_weight * l1, gan, l1
+
+
+def discriminator_health(real_logits, generated_logits, *, gan_mode: str = "vanilla"):
+    """How sure D is, per example: its mean probability of "real" on real and on generated pairs, and its accuracy.
+
+    The probability is the sigmoid of a vanilla logit; an lsgan score is regressed to 1 or 0 and is
+    clipped to [0, 1]. The accuracy is the share of patches on the right side of 0.5, real and
+    generated weighted alike.
+
+    Returns:
+        (p_real, p_generated, accuracy), each of shape [batch].
+    """
+    def probability(logits):
+        logits = tf.cast(logits, tf.float32)
+        return tf.sigmoid(logits) if gan_mode == "vanilla" else tf.clip_by_value(logits, 0.0, 1.0)
+
+    p_real, p_generated = probability(real_logits), probability(generated_logits)
+    accuracy = 0.5 * (_per_example_mean(tf.cast(p_real > 0.5, tf.float32))
+                      + _per_example_mean(tf.cast(p_generated < 0.5, tf.float32)))
+    return _per_example_mean(p_real), _per_example_mean(p_generated), accuracy

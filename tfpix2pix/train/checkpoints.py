@@ -8,12 +8,13 @@ from the chief's checkpoints. See DISTRIBUTED.md.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
 import tensorflow as tf
 
-from tfpix2pix import files
+from tfpix2pix import files, workdir as workdir_lib
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ def checkpoint_manager(checkpoint, directory: str, train_config) -> tf.train.Che
     )
 
 
+def _failed_save(error: Exception, what: str, directory: str) -> RuntimeError:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return RuntimeError(f"could not save {what} to {directory} ({reason}); training stopped, the latest complete "
+                        "checkpoint is unchanged")
+
+
 def save(manager, checkpoint, step: int, train_config, places: Destinations) -> str:
     """Saves on every worker (a save may run collectives); returns the chief's checkpoint path.
 
@@ -77,7 +84,30 @@ def save(manager, checkpoint, step: int, train_config, places: Destinations) -> 
         if train_config.keep_every and step % train_config.keep_every == 0:
             checkpoint.write(os.path.join(manager.directory, "kept", f"ckpt-{step}"))
     except (tf.errors.OpError, OSError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RuntimeError(f"could not save the checkpoint of step {step} to {manager.directory} ({reason}); "
-                           f"training stopped, the latest complete checkpoint is unchanged") from None
+        raise _failed_save(error, f"the checkpoint of step {step}", manager.directory) from None
     return os.path.join(places.restore_from, os.path.basename(path))
+
+
+class BestCheckpoint:
+    """`checkpoints/best/`: the models at the step with the best validation metric, and best.json about it.
+
+    It holds the generator and the discriminator (and the step), not the optimizers: it is for
+    `test`, `predict` and `export --checkpoint best`, at a third of a full checkpoint's size. A
+    resume always starts from the latest checkpoint.
+    """
+
+    def __init__(self, directory: str, *, generator, discriminator, step: tf.Variable):
+        self.directory = directory
+        checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator, step=step)
+        self.manager = tf.train.CheckpointManager(checkpoint, directory=directory, max_to_keep=1,
+                                                  checkpoint_name="ckpt")
+
+    def save(self, step: int, metric: str, value: float) -> str:
+        """Replaces the best checkpoint with this step's, then writes best.json, which names it."""
+        try:
+            path = self.manager.save(checkpoint_number=step)
+            facts = {"step": step, "metric": metric, "value": value, "checkpoint": os.path.basename(path)}
+            files.write_bytes(os.path.join(self.directory, workdir_lib.BEST_FILE), json.dumps(facts, indent=2) + "\n")
+        except (tf.errors.OpError, OSError) as error:
+            raise _failed_save(error, f"the best checkpoint (step {step})", self.directory) from None
+        return path

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from tfpix2pix import config as config_lib, workdir as workdir_lib
+from tfpix2pix import config as config_lib, files, workdir as workdir_lib
 from tfpix2pix.data import pipeline, sources
 from tfpix2pix.errors import UsageError
-from tfpix2pix.train import build, checkpoints, samples, strategy as strategy_lib
+from tfpix2pix.train import build, checkpoints, hparams, samples, strategy as strategy_lib
 from tfpix2pix.train.controller import Controller
 
 
@@ -32,6 +32,9 @@ class TrainResult:
         images_per_second: training rate over the last log window.
         checkpoint: the newest checkpoint's path (None if none was saved).
         workdir, samples, logs: the run's folders.
+        validation: the last validation (step and val metrics; None without one).
+        best: the best validation so far, kept in checkpoints/best/ (None without one).
+        warnings: the warnings this call raised.
     """
 
     step: int
@@ -43,10 +46,19 @@ class TrainResult:
     workdir: str
     samples: str
     logs: str
+    validation: dict | None = None
+    best: dict | None = None
+    warnings: tuple[str, ...] = ()
 
 
-def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bool | None = None) -> TrainResult:
+def train(config: config_lib.Config, *, workdir: str, evaluator=None, log=print,
+          interactive: bool | None = None) -> TrainResult:
     """Trains (or resumes) the run in `workdir` until the configured step count.
+
+    Args:
+        evaluator: scores the generator on the val split every `train.eval_every` steps
+            (`tfpix2pix.evaluate.validation.Validator`, which `tfpix2pix train` passes); None or an
+            empty one: no validation.
 
     Raises:
         UsageError: bad data, a batch that does not split over the replicas, an unusable work dir.
@@ -82,10 +94,12 @@ def train(config: config_lib.Config, *, workdir: str, log=print, interactive: bo
     with workdir_lib.lock(workdir) if places.is_chief else contextlib.nullcontext():
         if places.is_chief:
             config_lib.save(config, workdir_lib.config_path(workdir))
-        return _train(config, workdir, strategy, train_sources, per_epoch, total_steps, places, log, interactive)
+        return _train(config, workdir, strategy, train_sources, per_epoch, total_steps, places, evaluator or None, log,
+                      interactive)
 
 
-def _train(config, workdir, strategy, train_sources, per_epoch, total_steps, places, log, interactive) -> TrainResult:
+def _train(config, workdir, strategy, train_sources, per_epoch, total_steps, places, evaluator, log,
+           interactive) -> TrainResult:
     data_config, train_config = config.data, config.train
     workers = strategy_lib.WorkerSync(strategy)
     try:
@@ -100,8 +114,12 @@ def _train(config, workdir, strategy, train_sources, per_epoch, total_steps, pla
                     seed=train_config.seed, global_batch_size=train_config.batch_size),
                 steps_per_epoch=per_epoch, total_steps=total_steps,
                 sample_batch=samples.sample_batch(data_config, train_sources, log) if places.samples else None,
-                workers=workers, workdir=workdir, log=log,
+                workers=workers, workdir=workdir, evaluator=evaluator,
+                eval_every=config_lib.eval_interval(train_config, per_epoch), health=config.health, log=log,
             )
+            if places.is_chief:
+                hparams.write(controller.writer, config, evaluator.metric_names if evaluator else (),
+                              trial=files.abspath(workdir))
             progressed = controller.train(total_steps, interactive=interactive)
     finally:
         checkpoints.cleanup(places)
@@ -109,5 +127,6 @@ def _train(config, workdir, strategy, train_sources, per_epoch, total_steps, pla
         step=progressed.step, total_steps=total_steps, steps_per_epoch=per_epoch, losses=progressed.losses,
         images_per_second=progressed.images_per_second, checkpoint=progressed.checkpoint, workdir=workdir,
         samples=workdir_lib.samples_dir(workdir), logs=workdir_lib.logs_dir(workdir),
+        validation=progressed.validation, best=progressed.best, warnings=progressed.warnings,
     )
 

@@ -28,8 +28,12 @@ def sample_batch(data_config: config_lib.DataConfig, train_sources: list, log=pr
     return next(iter(dataset))
 
 
-def write_samples(generator, batch, step: int, folder: str, writer) -> str:
-    """Draws the grid of `batch` at `step` into `<folder>/step_<step>.png` and TensorBoard; returns the path."""
+def write_samples(generator, batch, step: int, folder: str, writer):
+    """Draws the grid of `batch` at `step` into `<folder>/step_<step>.png` and TensorBoard.
+
+    Returns:
+        (the PNG's path, the generated images: float [batch, H, W, 3] in [-1, 1]).
+    """
     input_image, target = batch
     generated = generator(input_image, training=False)
     rows = [
@@ -41,4 +45,4 @@ def write_samples(generator, batch, step: int, folder: str, writer) -> str:
     images.save_png(path, picture)
     with writer.as_default(step=step):
         tf.summary.image("samples/input_generated_target", picture[None], max_outputs=1)
-    return path
+    return path, tf.cast(generated, tf.float32).numpy()

@@ -9,6 +9,10 @@ from tfpix2pix.models import losses
 from tfpix2pix.models.generator import dropout_seed_states
 
 LOSS_NAMES = ("d_total", "d_real", "d_generated", "g_total", "g_gan", "g_l1")
+# Every step: D's mean probability of "real" on real and on generated pairs, and its patch accuracy.
+D_HEALTH_NAMES = ("p_real", "p_generated", "d_accuracy")
+# Steps run with `health=True` (the log steps) also return the gradients' global norms.
+GRADIENT_NORM_NAMES = ("g_gradient_norm", "d_gradient_norm")
 
 
 def per_example_normalization(model: keras.Model) -> bool:
@@ -79,7 +83,22 @@ class Trainer:
             gradients = [g + tf.cast(poison, g.dtype) for g in gradients]
         optimizer.apply_gradients(zip(gradients, variables))
 
-    def _replica_step_eager(self, step, input_image, target):
+    def _gradient_norm(self, optimizer, gradients):
+        """The global norm of the gradients of the global mean loss, divided by the replica count.
+
+        The replicas' gradients are summed first (so the norm is the global gradient's), and the
+        replica count cancels the SUM with which `_distributed_step` reduces every output.
+        """
+        replicas = self.strategy.num_replicas_in_sync
+        if replicas > 1:
+            gradients = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+        norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in gradients])
+        scale = getattr(optimizer, "dynamic_scale", None)  # a LossScaleOptimizer scales the loss
+        if scale is not None:
+            norm = norm / tf.cast(scale, tf.float32)
+        return norm / replicas
+
+    def _replica_step_eager(self, step, input_image, target, health=False):
         generator, discriminator = self.generator, self.discriminator
         # Dropout masks are a function of (seed, step, layer, replica): a resumed run draws the same
         # masks, and each replica draws its own, as each example of a one-device batch does. The
@@ -103,6 +122,8 @@ class Trainer:
             d_loss = self._average(d_total)
             d_scaled = self.discriminator_optimizer.scale_loss(d_loss)
         d_gradients = discriminator_tape.gradient(d_scaled, discriminator.trainable_variables)
+        d_health = losses.discriminator_health(real_logits, generated_logits, gan_mode=self.gan_mode)
+        norms = {"d_gradient_norm": self._gradient_norm(self.discriminator_optimizer, d_gradients)} if health else {}
         self._apply(self.discriminator_optimizer, d_gradients, discriminator.trainable_variables)
 
         # Then the G step against the updated D, as the authors' code does.
@@ -114,10 +135,12 @@ class Trainer:
             g_loss = self._average(g_total)
             g_scaled = self.generator_optimizer.scale_loss(g_loss)
         g_gradients = generator_tape.gradient(g_scaled, generator.trainable_variables)
+        if health:
+            norms["g_gradient_norm"] = self._gradient_norm(self.generator_optimizer, g_gradients)
         self._apply(self.generator_optimizer, g_gradients, generator.trainable_variables)
 
-        parts = (d_total, d_real, d_generated, g_total, g_gan, g_l1)
-        return {name: self._average(value) for name, value in zip(LOSS_NAMES, parts)}
+        parts = dict(zip(LOSS_NAMES + D_HEALTH_NAMES, (d_total, d_real, d_generated, g_total, g_gan, g_l1, *d_health)))
+        return {**{name: self._average(value) for name, value in parts.items()}, **norms}
 
     def _judge_real_and_generated(self, input_image, target, generated):
         discriminator = self.discriminator
@@ -134,8 +157,9 @@ class Trainer:
         )
         return tf.split(logits, 2, axis=0)
 
-    def _distributed_step(self, step, inputs):
-        per_replica = self.strategy.run(self._replica_step, args=(step, *inputs))
+    def _distributed_step(self, step, inputs, health=False):
+        """One step on every replica; `health` (a Python bool: one graph each) adds the gradient norms."""
+        per_replica = self.strategy.run(self._replica_step, args=(step, *inputs), kwargs={"health": health})
         return {
             name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
             for name, value in per_replica.items()
