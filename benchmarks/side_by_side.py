@@ -21,11 +21,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
+
+from tfpix2pix.evaluate import machine
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE_VARIABLE = "TFPIX2PIX_REFERENCE"  # The reference script's path when --reference is not given.
@@ -77,17 +78,6 @@ def torch_version(torch_python: str) -> tuple[str | None, str]:
     return result.stdout.strip(), ""
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def median(rounds: list[dict], *keys) -> float:
     values = []
     for result in rounds:
@@ -129,7 +119,7 @@ def table(ours: list[dict], reference: list[dict], facts: dict, skip_note: str) 
             "",
         ]
     lines += [
-        f"Machine: {facts['cpu']}, {facts['cpus']} logical CPUs, load average {facts['load_before']} before and "
+        f"Machine: {machine.describe(facts)} (logical CPUs and the flags that matter), load average {facts['load_before']} before and "
         f"{facts['load_after']} after; TensorFlow {facts['tensorflow']}, Keras {facts['keras']}, "
         f"PyTorch {facts['torch'] or '—'}{torch_threads}; "
         f"tfpix2pix at {facts['commit']}.",
@@ -228,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     facts = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "arguments": " ".join(sys.argv[1:] if argv is None else argv) or "(defaults)",
-        "size": args.size, "rounds": args.rounds, "quick": args.quick, "cpu": cpu_model(), "cpus": os.cpu_count(),
+        "size": args.size, "rounds": args.rounds, "quick": args.quick, **machine.cpu_facts(),
         "busy": load[0] >= BUSY_LOAD,
         "load_before": load_before, "load_after": " / ".join(f"{value:.1f}" for value in os.getloadavg()),
         "tensorflow": ours[0]["machine"]["tensorflow"], "keras": ours[0]["machine"]["keras"], "torch": torch,

@@ -16,6 +16,7 @@ def test_bench_quick_json_schema():
     assert {"train_img_per_s", "matmul_peak_gflops", "train", "infer_ms", "pipeline_img_per_s",
             "peak_memory_mb", "image_size", "batch_size", "precision", "jit", "machine"} <= set(results)
     assert results["image_size"] == 32 and results["quick"] is True
+    assert {"cpu", "cpus", "flags", "tensorflow", "keras"} <= set(results["machine"])
     for norm in ("instance", "batch"):
         measured = results["train"][norm]
         assert {"img_per_s", "step_ms", "step_gflop", "achieved_gflops", "share_of_peak"} <= set(measured)
@@ -25,3 +26,4 @@ def test_bench_quick_json_schema():
     if onnx_export.missing() is None:  # tf2onnx, onnx and onnxruntime installed
         assert "onnx" in results["infer_ms"]
     assert all(isinstance(value, float) and value > 0 for value in results["infer_ms"].values())
+

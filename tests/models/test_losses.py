@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfpix2pix.models import losses
 
@@ -41,3 +42,14 @@ def test_losses_are_per_example():
     total, real_part, _ = losses.discriminator_loss(logits, logits)
     assert real_part.shape == (2,)
     assert float(real_part[0]) == pytest.approx(math.log(2)) and float(real_part[1]) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("gan_mode", ["vanilla", "lsgan"])
+def test_discriminator_health_reads_probabilities_and_patch_accuracy(gan_mode):
+    sure = 20.0 if gan_mode == "vanilla" else 1.0
+    real = tf.constant([[sure, sure, sure, -sure]], tf.float32)  # 3 of 4 real patches right
+    generated = tf.constant([[-sure, -sure, -sure, -sure]], tf.float32) * (1 if gan_mode == "vanilla" else 0)
+    p_real, p_generated, accuracy = losses.discriminator_health(real, generated, gan_mode=gan_mode)
+    assert float(p_real[0]) == pytest.approx(0.75, abs=1e-6)
+    assert float(p_generated[0]) == pytest.approx(0.0, abs=1e-6)
+    assert float(accuracy[0]) == pytest.approx(0.5 * (0.75 + 1.0))

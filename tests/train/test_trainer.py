@@ -7,7 +7,7 @@ from tfpix2pix.data import pipeline
 from tfpix2pix.models.discriminator import build_patchgan_discriminator
 from tfpix2pix.models.generator import build_unet_generator
 from tfpix2pix.train.schedule import ConstantThenLinearDecay
-from tfpix2pix.train.trainer import per_example_normalization, Trainer
+from tfpix2pix.train.trainer import D_HEALTH_NAMES, GRADIENT_NORM_NAMES, per_example_normalization, Trainer
 
 
 def make_trainer(*, dropout=0.5, learning_rate=2e-4, seed=0, norm="instance", merge=False):
@@ -36,7 +36,31 @@ def test_tiny_model_overfits_four_pairs(sample_train_files):
         losses = trainer.train_step(tf.constant(step, tf.int64), batch)
     last = float(losses["g_l1"])
     assert last <= 0.5 * first, (first, last)
-    assert set(losses) == {"d_total", "d_real", "d_generated", "g_total", "g_gan", "g_l1"}
+    assert set(losses) == {"d_total", "d_real", "d_generated", "g_total", "g_gan", "g_l1", *D_HEALTH_NAMES}
+
+
+def test_a_health_step_adds_the_gradient_norms_and_trains_exactly_as_a_plain_step(sample_train_files):
+    batch = fixed_batch(sample_train_files)
+    outputs, weights = [], []
+    for health in (False, True):
+        trainer = make_trainer()
+        outputs.append({name: float(value) for name, value in trainer.train_step(
+            tf.constant(0, tf.int64), batch, health).items()})
+        weights.append([variable.numpy() for variable in trainer.generator.trainable_variables])
+    plain, with_norms = outputs
+    assert set(with_norms) - set(plain) == set(GRADIENT_NORM_NAMES)
+    assert all(plain[name] == with_norms[name] for name in plain)
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    assert all(0.0 <= plain[name] <= 1.0 for name in D_HEALTH_NAMES)
+    assert all(with_norms[name] > 0 and np.isfinite(with_norms[name]) for name in GRADIENT_NORM_NAMES)
+
+
+def test_the_gradient_norm_is_the_norm_of_the_mean_loss_gradient():
+    trainer = make_trainer()
+    variables = trainer.generator.trainable_variables
+    gradients = [tf.fill(variable.shape, 0.5) for variable in variables]
+    expected = 0.5 * np.sqrt(sum(int(np.prod(variable.shape)) for variable in variables))
+    assert float(trainer._gradient_norm(trainer.generator_optimizer, gradients)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_train_step_updates_both_models_and_counts_optimizer_steps(sample_train_files):

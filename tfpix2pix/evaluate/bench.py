@@ -8,9 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
-import statistics
 import tempfile
-import time
 
 import keras
 import numpy as np
@@ -18,6 +16,8 @@ import tensorflow as tf
 
 from tfpix2pix import config as config_lib
 from tfpix2pix.data import datasets, pipeline
+from tfpix2pix.evaluate import floors, machine
+from tfpix2pix.evaluate.timing import median_seconds
 from tfpix2pix.export import onnx as onnx_export
 from tfpix2pix.export import savedmodel, tflite
 from tfpix2pix.inference import formats, memory, runners
@@ -25,18 +25,6 @@ from tfpix2pix.models import deconvolution
 from tfpix2pix.models.generator import required_multiple
 from tfpix2pix.train import build
 from tfpix2pix.train.trainer import Trainer
-
-
-def median_seconds(function, *, repeats: int, warmup: int = 1) -> float:
-    """Median wall time of `function()` over `repeats` calls after `warmup` calls."""
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def matmul_peak_gflops(*, size: int = 4096, repeats: int = 5, dtype=tf.float32) -> float:
@@ -134,7 +122,8 @@ def measure_training(
         gflop = train_step_gflop(trainer.generator, trainer.discriminator, image_size=image_size,
                                  batch_size=batch_size)
     return {"img_per_s": batch_size / seconds, "step_ms": seconds * 1000, "step_gflop": gflop,
-            "achieved_gflops": gflop / seconds, "generator": trainer.generator}
+            "achieved_gflops": gflop / seconds, "generator": trainer.generator,
+            "discriminator": trainer.discriminator}
 
 
 def measure_generator_latency(generator, *, image_size: int, repeats: int = 10) -> float:
@@ -214,11 +203,15 @@ def run(
             image_size=image_size, batch_size=batch_size, norm=norm, precision=precision, jit=jit,
             steps=steps, repeats=repeats, base_filters=base_filters,
         )
-        generator = measured.pop("generator")
+        generator, discriminator = measured.pop("generator"), measured.pop("discriminator")
         measured["share_of_peak"] = measured["achieved_gflops"] / peak
         results["train"][norm] = measured
         if norm == "instance":
             default_generator = generator
+            log("measuring the step's floors (each convolution alone; memory bandwidth) ...")
+            results["floors"] = floors.floors(generator, discriminator, image_size=image_size, batch_size=batch_size,
+                                              precision=precision, step_seconds=measured["step_ms"] / 1000,
+                                              repeats=repeats)
     results["train_img_per_s"] = results["train"]["instance"]["img_per_s"]
     log("measuring generator latency ...")
     results["infer_ms"] = {"keras": measure_generator_latency(default_generator, image_size=image_size,
@@ -231,7 +224,7 @@ def run(
     results["predict_memory"] = measure_predict_memory(default_generator, image_size=image_size,
                                                        side=512 if quick else 1024)
     results["peak_memory_mb"] = max(peak_memory_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    results["machine"] = {"cpus": os.cpu_count(), "tensorflow": tf.__version__, "keras": keras.__version__}
+    results["machine"] = {**machine.cpu_facts(), "tensorflow": tf.__version__, "keras": keras.__version__}
     return results
 
 
@@ -240,12 +233,18 @@ def table(results: dict) -> str:
     lines = [
         f"tfpix2pix bench: {results['image_size']}x{results['image_size']}, batch {results['batch_size']}, "
         f"{results['precision']}{', XLA' if results['jit'] else ''}{' (quick)' if results['quick'] else ''}",
+        f"machine: {machine.describe(results['machine'])}",
         f"{'float32 matmul peak':<34}{results['matmul_peak_gflops']:>10.1f} GFLOP/s",
     ]
     for norm, measured in results["train"].items():
         lines.append(f"{'train, ' + norm + ' norm':<34}{measured['img_per_s']:>10.3f} img/s   "
                      f"{measured['step_gflop']:.1f} GFLOP/step, {measured['achieved_gflops']:.1f} GFLOP/s "
                      f"= {100 * measured['share_of_peak']:.0f}% of peak")
+    if "floors" in results:
+        floor = results["floors"]
+        lines.append(f"{'step floors, instance norm':<34}{floor['compute_floor_ms']:>10.0f} ms compute, "
+                     f"{floor['memory_floor_ms']:.0f} ms memory ({floor['memory_bandwidth_gb_per_s']:.1f} GB/s): "
+                     f"the step reaches {100 * floor['share_of_floor']:.0f}% of its {floor['bound']} floor")
     for name, ms in results["infer_ms"].items():
         lines.append(f"{'generator latency, ' + name:<34}{ms:>10.1f} ms/image")
     lines.append(f"{'input pipeline':<34}{results['pipeline_img_per_s']:>10.1f} img/s")

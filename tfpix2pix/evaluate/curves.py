@@ -94,7 +94,8 @@ def write_curves(workdir: str, *, out: str | None = None) -> Curves:
     metric = config.train.best_metric
     validations = history.read(workdir_lib.metrics_path(workdir))
     best = history.best(validations, metric, config_lib.BEST_METRICS[metric] == "lower")
-    figure = _draw(scalars, validations, warnings, best, metric, title=f"{workdir}: {config.data.dataset or 'custom data'}")
+    figure = _draw(scalars, validations, warnings, best, metric, title=f"{os.path.basename(os.path.normpath(workdir))}: {config.data.dataset or 'custom data'}, "
+                   f"{config.data.direction}, {config.data.image_size} px")
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer)
     files.write_bytes(out, buffer.getvalue())
