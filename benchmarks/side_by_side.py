@@ -21,6 +21,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,7 +33,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE_VARIABLE = "TFPIX2PIX_REFERENCE"  # The reference script's path when --reference is not given.
 DEFAULT_TORCH_PYTHON = "/tmp/torch-ref/bin/python" if os.path.exists("/tmp/torch-ref/bin/python") else "python3"
 DEFAULT_OUT = os.path.join(REPO, "docs", "PERFORMANCE.md")
-START, END = "<!-- side-by-side:start -->", "<!-- side-by-side:end -->"
+MARKER = "<!-- side-by-side {kind}:{end} -->"  # one section per kind of machine: its CPU model and flags
 BUSY_LOAD = 0.5  # A 1-minute load average this high before the run means another job shares the cores.
 QUIET_WAIT_SECONDS = 240  # The load average decays over minutes: wait this long for it after a previous job.
 
@@ -96,8 +97,12 @@ def ratio_row(name: str, ours: float, reference: float | None, unit: str, target
     return f"| {name} | {ours:.4g} {unit} | {reference_cell} | {ratio_cell} | {target} | {met_cell} | {note} |"
 
 
-def table(ours: list[dict], reference: list[dict], facts: dict, skip_note: str) -> str:
-    """The markdown section: machine facts, the targets table and the per-round figures."""
+def table(ours: list[dict], reference: list[dict], facts: dict, skip_note: str, best: list[dict] = ()) -> str:
+    """The markdown section: machine facts, the targets table and the per-round figures.
+
+    `best` holds the rounds of the reference at its best in float32 (`torch_pix2pix_best.py
+    --channels-last --fused`), a second reference row; empty when it was not run.
+    """
     ref = bool(reference)
     train = median(ours, "train_img_per_s")
     saved_model = median(ours, "infer_ms", "saved_model")
@@ -129,6 +134,14 @@ def table(ours: list[dict], reference: list[dict], facts: dict, skip_note: str) 
         ratio_row("training images/s (ours / reference)", train,
                   median(reference, "train_img_per_s") if ref else None, "img/s", "≥ 1.5x", lambda r: r >= 1.5,
                   "" if ref else skip_note),
+        *([ratio_row("training images/s (ours / reference at its best: channels-last, fused Adam)", train,
+                     median(best, "train_img_per_s"), "img/s", "≥ 1.5x", lambda r: r >= 1.5,
+                     f"its generator {median(best, 'infer_ms'):.4g} ms")] if best else []),
+        *([f"| step floors (ours) | {median(ours, 'floors', 'compute_floor_ms'):.0f} ms compute, "
+           f"{median(ours, 'floors', 'memory_floor_ms'):.0f} ms memory | — | "
+           f"{100 * median(ours, 'floors', 'share_of_floor'):.0f}% of the larger | ≥ 50% | "
+           f"{'yes' if median(ours, 'floors', 'share_of_floor') >= 0.5 else 'no'} | step "
+           f"{median(ours, 'train', 'instance', 'step_ms'):.0f} ms |"] if all("floors" in r for r in ours) else []),
         f"| share of the float32 matmul peak (ours) | {100 * share:.0f}% of "
         f"{median(ours, 'matmul_peak_gflops'):.0f} GFLOP/s | — | — | ≥ 60% | {'yes' if share >= 0.6 else 'no'} | "
         f"{median(ours, 'train', 'instance', 'step_gflop'):.3g} GFLOP/step"
@@ -152,25 +165,42 @@ def table(ours: list[dict], reference: list[dict], facts: dict, skip_note: str) 
         if index < len(reference):
             theirs = reference[index]
             line += f"; reference {theirs['train_img_per_s']:.3f} img/s, {theirs['infer_ms']:.1f} ms"
+        if index < len(best):
+            line += f"; at its best {best[index]['train_img_per_s']:.3f} img/s, {best[index]['infer_ms']:.1f} ms"
         lines.append(line)
     return "\n".join(lines)
 
 
-def write_section(path: str, section: str) -> None:
-    """Replaces the text between the side-by-side markers in `path`, or writes a new file."""
-    block = f"{START}\n{section}\n{END}"
+def machine_kind(facts: dict) -> str:
+    """The kind of machine a table belongs to: the CPU model and its flags (`AMD EPYC, AVX2 FMA`)."""
+    return f"{facts['cpu']}, {' '.join(facts['flags']) or 'no AVX2'}"
+
+
+def write_section(path: str, section: str, kind: str) -> None:
+    """Replaces this machine kind's side-by-side section in `path`; a new kind's goes after the others.
+
+    One table per kind of machine is kept: a run on another CPU never overwrites this one's.
+    """
+    start, end = MARKER.format(kind=kind, end="start"), MARKER.format(kind=kind, end="end")
+    block = f"{start}\n{section}\n{end}"
     if not os.path.exists(path):
         with open(path, "w") as out:
             out.write(block + "\n")
         return
     with open(path) as existing:
         text = existing.read()
-    if START not in text or END not in text:
-        raise ValueError(f"{path} exists but has no {START} ... {END} section to replace; "
-                         "add the two markers or pass another --out")
-    before, rest = text.split(START, 1)
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        ends = list(re.finditer(r"<!-- side-by-side [^>]*:end -->", text))
+        if not ends:
+            raise ValueError(f"{path} exists but has no side-by-side section to add to; add a pair of markers "
+                             f"({start} ... {end}) or pass another --out")
+        cut = ends[-1].end()
+        text = text[:cut] + f"\n\nOn {kind}:\n\n" + block + text[cut:]
     with open(path, "w") as out:
-        out.write(before + block + rest.split(END, 1)[1])
+        out.write(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"Python with torch for the reference (default: {DEFAULT_TORCH_PYTHON})")
     parser.add_argument("--reference", default=os.environ.get(REFERENCE_VARIABLE), metavar="PATH",
                         help=f"the PyTorch pix2pix reference script (default: ${REFERENCE_VARIABLE})")
+    parser.add_argument("--best-reference", metavar="PATH",
+                        help="the reference with a PyTorch user's levers, run as a second row in float32 with "
+                        "--channels-last --fused (default: torch_pix2pix_best.py beside --reference, when present)")
     parser.add_argument("--out", default=DEFAULT_OUT, help="markdown file whose side-by-side section is replaced "
                         "(created if missing; default: docs/PERFORMANCE.md); '-' for stdout only")
     parser.add_argument("--raw", help="also write every round's JSON results to this file")
@@ -207,13 +240,20 @@ def main(argv: list[str] | None = None) -> int:
         ours_command.append("--quick")
     load = wait_for_quiet(BUSY_LOAD, timeout=QUIET_WAIT_SECONDS)
     load_before = " / ".join(f"{value:.1f}" for value in load)
-    ours, reference = [], []
+    best_path = args.best_reference or os.path.join(os.path.dirname(args.reference), "torch_pix2pix_best.py")
+    best_command = [args.torch_python, best_path, "--size", str(args.size), "--steps",
+                    str(2 if args.quick else args.steps), "--norm", "instance", "--channels-last", "--fused"]
+    run_best = bool(torch) and os.path.isfile(best_path)
+    ours, reference, best = [], [], []
     for index in range(args.rounds):
         print(f"round {index + 1}/{args.rounds}: tfpix2pix bench ...", file=sys.stderr, flush=True)
         ours.append(run_json(ours_command, timeout=args.timeout, what="tfpix2pix bench"))
         if torch:
             print(f"round {index + 1}/{args.rounds}: reference bench ...", file=sys.stderr, flush=True)
             reference.append(run_json(reference_command, timeout=args.timeout, what="reference bench"))
+        if run_best:
+            print(f"round {index + 1}/{args.rounds}: reference at its best ...", file=sys.stderr, flush=True)
+            best.append(run_json(best_command, timeout=args.timeout, what="best reference"))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     facts = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -225,14 +265,14 @@ def main(argv: list[str] | None = None) -> int:
         "torch_threads": reference[0].get("threads") if reference else None,
         "commit": commit.stdout.strip() or "unknown commit",
     }
-    section = table(ours, reference, facts, skip_note)
+    section = table(ours, reference, facts, skip_note, best)
     print(section)
     if args.out != "-":
-        write_section(args.out, section)
+        write_section(args.out, section, machine_kind(facts))
         print(f"wrote {args.out}", file=sys.stderr)
     if args.raw:
         with open(args.raw, "w") as raw:
-            json.dump({"facts": facts, "ours": ours, "reference": reference}, raw, indent=2)
+            json.dump({"facts": facts, "ours": ours, "reference": reference, "best_reference": best}, raw, indent=2)
     return 0
 
 

@@ -15,6 +15,7 @@ from tfpix2pix.errors import UsageError
 from tfpix2pix.evaluate import curves, results
 from tfpix2pix.evaluate.validation import Validator
 from tfpix2pix.inference import restore
+from tfpix2pix.models.generator import build_generator
 from tfpix2pix.train import history, loop
 
 METRICS = ("l1", "psnr", "ssim")
@@ -123,3 +124,14 @@ def test_the_config_is_written_as_tensorboard_hparams_with_the_val_metrics(valid
     assert session.hparams["train.learning_rate"].number_value == pytest.approx(config.train.learning_rate)
     assert session.hparams["train.eval_every"].number_value == 10
     assert all(f"val/{name}" in scalars for name in METRICS)
+
+
+def test_photo_to_labels_validation_adds_the_papers_label_scores_and_may_keep_the_best_by_them():
+    config = config_lib.validate(config_lib.override(config_lib.preset("tiny"), [
+        "data.direction=AtoB", "model.base_filters=4", "train.eval_images=3", "train.best_metric=class_iou"]))
+    validator = Validator(config, log=lambda *_: None)
+    generator = build_generator(**config_lib.generator_arguments(config))
+    scores = validator(generator, 0)
+    assert validator.metric_names == ("l1", "psnr", "ssim", "pixel_accuracy", "class_accuracy", "class_iou")
+    assert set(validator.metric_names) <= set(scores.metrics) and scores.metrics["count"] == 3
+    assert scores.generated.shape == (3, 32, 32, 3)
