@@ -17,7 +17,8 @@ def test_every_convolution_is_probed_at_its_input_shape_in_the_step_and_d_counts
     assert [row["layer"] for row in floor["layers"]] == convolutions
     first = floor["layers"][0]
     assert first["input_shape"] == [2, 32, 32, 3] and first["passes"] == 1
-    assert next(row for row in floor["layers"] if row["model"] == "discriminator")["input_shape"] == [2, 32, 32, 6]
+    # D's first convolution sees the pair concatenated (6 channels) and padded by 1 pixel a side.
+    assert next(row for row in floor["layers"] if row["model"] == "discriminator")["input_shape"] == [2, 34, 34, 6]
     d_rows = [row["seconds"] for row in floor["layers"] if row["model"] == "discriminator"]
     assert floor["discriminator_seconds"] == 3 * sum(d_rows)
     assert floor["seconds"] == floor["generator_seconds"] + floor["discriminator_seconds"]
