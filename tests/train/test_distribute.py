@@ -219,12 +219,14 @@ def test_two_workers_train_identically_only_the_chief_keeps_files_and_both_resum
         # Both workers end with the same weights and optimizer state as the chief's checkpoint.
         chief = str(workdir / "checkpoints" / f"ckpt-{steps}")
         _assert_same_weights(str(tmp_path / f"run-{steps}-worker-1" / f"ckpt-{steps}"), chief, atol=0)
-        # Only the chief wrote checkpoints, logs and samples, and holds the work dir's lock file;
-        # the other's scratch folder is gone.
-        assert sorted(os.listdir(workdir)) == [".lock", "checkpoints", "config.json", "logs", "samples"]
+        # Only the chief wrote checkpoints, logs, samples and the validations, and holds the work dir's
+        # lock file; the other's scratch folder is gone.
+        assert sorted(os.listdir(workdir)) == [".lock", "checkpoints", "config.json", "logs", "metrics.jsonl",
+                                               "samples"]
         assert sorted(os.listdir(workdir / "samples"))[-1] == f"step_{steps:07d}.png"
     assert sorted(os.listdir(workdir / "checkpoints")) == [
-        "checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index", "ckpt-4.data-00000-of-00001", "ckpt-4.index",
+        "best", "checkpoint", "ckpt-3.data-00000-of-00001", "ckpt-3.index", "ckpt-4.data-00000-of-00001",
+        "ckpt-4.index",
     ]
 
 

@@ -123,13 +123,13 @@ def test_no_loadable_checkpoint_is_one_clear_error_and_nothing_changes(tmp_path,
     run_cli("train", "--preset", "tiny", "--steps", 2, "--set", "train.save_every=1", "--workdir", workdir, check=True)
     for data_file in (workdir / "checkpoints").glob("ckpt-*.data-*"):
         data_file.write_bytes(b"")
-    before = {path.name: path.read_bytes() for path in (workdir / "checkpoints").iterdir()}
+    before = {path.name: path.read_bytes() for path in (workdir / "checkpoints").iterdir() if path.is_file()}
     for argv in (["test", "--workdir", str(workdir)], ["train", "--steps", "4", "--workdir", str(workdir)]):
         assert cli.main(argv) == 2
         error = capsys.readouterr().err
         assert f"no checkpoint in {workdir / 'checkpoints'} can be restored (tried ckpt-1, ckpt-2)" in error
         assert "Traceback" not in error
-    assert {path.name: path.read_bytes() for path in (workdir / "checkpoints").iterdir()} == before
+    assert {path.name: path.read_bytes() for path in (workdir / "checkpoints").iterdir() if path.is_file()} == before
 
 
 def test_full_disk_stops_with_a_clear_error_and_no_partial_latest(tmp_path):

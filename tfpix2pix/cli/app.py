@@ -97,12 +97,13 @@ def run_app(args) -> int:
         examples = example_inputs(runner.dataset, runner.direction, data_root, scratch, count=args.examples)
         app = ui.build_app(runner, examples=examples, max_side=args.max_side)
         try:
-            url = ui.serve(app, host=args.host, port=args.port, share=args.share)
-        except OSError as error:  # taken since check_port, or refused by Gradio
-            taken = "Cannot find empty port" in str(error)
-            raise UsageError(f"cannot serve on {args.host}:{args.port}"
-                             + (": the port is taken" if taken else f" ({error})") + "; choose another --port") from None
-        try:
+            # Ctrl-C may come while Gradio still finishes its start-up, the page already served: a stop too.
+            try:
+                url = ui.serve(app, host=args.host, port=args.port, share=args.share)
+            except OSError as error:  # taken since check_port, or refused by Gradio
+                taken = "Cannot find empty port" in str(error)
+                raise UsageError(f"cannot serve on {args.host}:{args.port}" + (": the port is taken" if taken else
+                                 f" ({error})") + "; choose another --port") from None
             print(f"serving on {url}" + (f" and {app.share_url} (public, through Gradio's servers)"
                                          if args.share and app.share_url else ""))
             print("Ctrl-C stops it", flush=True)

@@ -28,7 +28,8 @@ class Validator:
     """The first `train.eval_images` pairs of the val split, decoded once, and how to score a generator on them.
 
     A run without a val split gets an empty validator (falsy): one note says so, and it trains on.
-    Unusable val files are named once and left out, as `test` does.
+    Unusable val files are named once and left out, as `test` does. The pairs are read on first
+    use (`train` asks once its strategy exists); the config is checked at once.
 
     Raises:
         UsageError: `train.best_metric` is a label score but the run's outputs are not label maps.
@@ -43,16 +44,29 @@ class Validator:
         if metric not in self.metric_names:
             raise UsageError(f"train.best_metric={metric} needs label-map outputs (photo -> labels on a dataset with "
                              f"a palette); this run's val metrics are {', '.join(self.metric_names)}")
-        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        self._log = log
+        self._pairs: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    @property
+    def pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The decoded pairs, read on first use: after `train` has made its strategy, which
+        MultiWorkerMirroredStrategy needs before TensorFlow starts (tf.data would start it)."""
+        if self._pairs is None:
+            self._pairs = self._read_pairs()
+        return self._pairs
+
+    def _read_pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        data, log = self.config.data, self._log
         if not sources.has_split(data, "val"):
             log("note: no val split: training without validation metrics or a best checkpoint")
-            return
+            return []
         val = sources.split_sources(dataclasses.replace(data, skip_bad=True), "val", image_size=data.image_size,
-                                    log=log, download=False)[:config.train.eval_images]
+                                    log=log, download=False)[:self.config.train.eval_images]
         dataset = pipeline.evaluation_dataset(val, direction=data.direction, image_size=data.image_size, batch_size=1)
-        self.pairs = [(input_image.numpy(), target.numpy()) for input_image, target in dataset]
-        if not self.pairs:
+        pairs = [(input_image.numpy(), target.numpy()) for input_image, target in dataset]
+        if not pairs:
             log("note: the val split has no usable pairs: training without validation metrics or a best checkpoint")
+        return pairs
 
     def __bool__(self) -> bool:
         return bool(self.pairs)
