@@ -9,7 +9,9 @@ and reported as the ratio of medians (> 1 means the lever is faster):
 - `onednn`: TensorFlow's oneDNN kernels off (`TF_ENABLE_ONEDNN_OPTS=0`), one subprocess per setting;
 - `norm`: the project's `InstanceNormalization` against `keras.layers.GroupNormalization(groups=-1)`
   (the same function), forward + backward of one layer on a 128x128x128 activation;
-- `pipeline`: the `tf.data` input pipeline with a private thread pool, against the default.
+- `pipeline`: the `tf.data` input pipeline with a private thread pool, against the default;
+- `batch`: training at batch 4 (the paper's batch for edges2shoes, edges2handbags, night2day)
+  against batch 1, per image: the speed column is the images/s ratio.
 
     python benchmarks/levers.py                      # all levers, 256x256, batch 1, instance norm
     python benchmarks/levers.py --lever merge-d --size 128 --rounds 3
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import time
 
-LEVERS = ("merge-d", "threads", "onednn", "norm", "pipeline")
+LEVERS = ("merge-d", "threads", "onednn", "norm", "pipeline", "batch")
 THREAD_SETTINGS = ("0,0", "2,1", "1,1", "2,2")  # intra,inter; 0 = TensorFlow's choice (the default)
 
 
@@ -160,6 +162,18 @@ def pipeline(args) -> dict:
     return {name: [t / len(files) for t in times] for name, times in alternate(runs, rounds=args.rounds).items()}
 
 
+def batch(args) -> dict:
+    from tfpix2pix.evaluate import bench
+
+    runs, images = {}, {}
+    for size in (1, 4):
+        name = f"batch {size}" + (" (default)" if size == 1 else "")
+        trainer = bench.build_trainer(bench.bench_config(image_size=args.size, norm="instance", batch_size=size))
+        runs[name] = bench.steps_function(trainer, image_size=args.size, batch_size=size, steps=args.steps)
+        images[name] = size * args.steps
+    return {name: [t / images[name] for t in times] for name, times in alternate(runs, rounds=args.rounds).items()}
+
+
 def report(lever: str, times: dict, unit: str) -> list[str]:
     names = list(times)
     baseline = statistics.median(times[names[0]])
@@ -183,7 +197,7 @@ def main() -> None:
         child_step_seconds(args)
         return
     measures = {"merge-d": (merge_d, "ms/step"), "threads": (threads, "ms/step"), "onednn": (onednn, "ms/step"),
-                "norm": (norm, "ms/call"), "pipeline": (pipeline, "ms/image")}
+                "norm": (norm, "ms/call"), "pipeline": (pipeline, "ms/image"), "batch": (batch, "ms/image")}
     print(f"levers at {args.size}x{args.size}, batch 1, instance norm, float32; {args.rounds} rounds; "
           f"load average before: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}\n", flush=True)
     for lever in args.lever or LEVERS:

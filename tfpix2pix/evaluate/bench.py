@@ -38,25 +38,7 @@ def matmul_peak_gflops(*, size: int = 4096, repeats: int = 5, dtype=tf.float32) 
 
 def conv_gflop(model: keras.Model, input_shapes: list) -> float:
     """Forward GFLOP (2 x multiply-adds) of the model's convolutions for the given input shapes."""
-    flops = 0
-    shapes = {}
-    inputs = [tf.zeros(shape) for shape in input_shapes]
-    probe = keras.Model(model.inputs, [layer.output for layer in model.layers if _is_conv(layer)])
-    outputs = probe(inputs if len(inputs) > 1 else inputs[0])
-    for layer, output in zip([layer for layer in model.layers if _is_conv(layer)], outputs):
-        shapes[layer.name] = output.shape
-        kernel = layer.kernel.shape  # (kh, kw, in, out) for Conv2D, (kh, kw, out, in) for Conv2DTranspose
-        if isinstance(layer, keras.layers.Conv2DTranspose):
-            # Every input pixel scatters a kh x kw x out patch: MACs = input pixels * kh * kw * in * out.
-            height, width = output.shape[1] // layer.strides[0], output.shape[2] // layer.strides[1]
-        else:
-            height, width = output.shape[1], output.shape[2]
-        flops += 2 * output.shape[0] * height * width * kernel[0] * kernel[1] * kernel[2] * kernel[3]
-    return flops / 1e9
-
-
-def _is_conv(layer) -> bool:
-    return isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))
+    return sum(floors.layer_gflop(layer, shape) for layer, shape in floors.layer_input_shapes(model, input_shapes))
 
 
 def train_step_gflop(generator, discriminator, *, image_size: int, batch_size: int) -> float:
@@ -244,7 +226,8 @@ def table(results: dict) -> str:
         floor = results["floors"]
         lines.append(f"{'step floors, instance norm':<34}{floor['compute_floor_ms']:>10.0f} ms compute, "
                      f"{floor['memory_floor_ms']:.0f} ms memory ({floor['memory_bandwidth_gb_per_s']:.1f} GB/s): "
-                     f"the step reaches {100 * floor['share_of_floor']:.0f}% of its {floor['bound']} floor")
+                     f"the step reaches {100 * floor['share_of_floor']:.0f}% of its {floor['bound']} floor; "
+                     f"its convolutions alone, as TensorFlow runs them: {floor['convolutions_alone_ms']:.0f} ms")
     for name, ms in results["infer_ms"].items():
         lines.append(f"{'generator latency, ' + name:<34}{ms:>10.1f} ms/image")
     lines.append(f"{'input pipeline':<34}{results['pipeline_img_per_s']:>10.1f} img/s")
