@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from tfpix2pix.evaluate import machine
+from tfpix2pix import machine
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE_VARIABLE = "TFPIX2PIX_REFERENCE"  # The reference script's path when --reference is not given.

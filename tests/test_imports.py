@@ -1,6 +1,6 @@
 """The package's layering, read from the source: every import points down the tree, none hides in a function.
 
-    base (errors < files < config < workdir; progress)  <  models, data  <  train, inference  <  export  <  evaluate  <  app  <  cli
+    base (errors < files < config < workdir; progress; machine)  <  models, data  <  train, inference  <  export  <  evaluate  <  app  <  cli
 
 A module may import its own subpackage and any lower layer; the two subpackages of one layer do
 not import each other (models/ and data/ know nothing of each other; nor do train/ and
@@ -16,7 +16,7 @@ import pytest
 from tests.paths import REPO
 
 PACKAGE = REPO / "tfpix2pix"
-BASE_ORDER = ("errors", "files", "config", "workdir", "progress")  # a base module imports only those before it
+BASE_ORDER = ("errors", "files", "config", "workdir", "progress", "machine")  # a base module imports only those before it
 LAYERS = {"": 0, "models": 1, "data": 1, "train": 2, "inference": 2, "export": 3, "evaluate": 4, "app": 5, "cli": 6}
 MODULES = sorted(PACKAGE.rglob("*.py"))
 

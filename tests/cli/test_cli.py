@@ -8,6 +8,7 @@ import pytest
 from tests import image_files
 from tests.cli_run import run_cli
 from tfpix2pix import cli
+from tfpix2pix.train.resolve import auto_precision
 
 
 def assert_usage_error(result, *fragments):
@@ -113,18 +114,22 @@ def test_datasets_lists_official_sets(tmp_path):
 @pytest.mark.slow  # the real command in a subprocess
 def test_train_resume_test_and_evaluate_end_to_end(tmp_path):
     workdir = tmp_path / "run"
-    first = run_cli("train", "--preset", "tiny", "--steps", "12", "--workdir", workdir,
+    first = run_cli("train", "--preset", "tiny", "--steps", "12", "--workdir", workdir, "--precision", "auto",
                     "--set", "train.save_every=6", "--set", "train.log_every=6", check=True)
     assert "done: step 12/12" in first.stdout
+    picked, why = auto_precision()  # this machine's pick, said and saved as such
+    assert f"precision auto: {picked} ({why})" in first.stdout
     config = json.loads((workdir / "config.json").read_text())
     assert config["data"]["dataset"] == "facades-sample" and config["data"]["image_size"] == 32
+    assert config["train"]["precision"] == picked
     assert sorted(p.name for p in (workdir / "checkpoints").glob("*.index")) == ["ckpt-12.index", "ckpt-6.index"]
     assert list((workdir / "samples").glob("step_*.png"))
     assert list((workdir / "logs" / "train").glob("events.out.tfevents.*"))
 
     # Resume: no data flags needed, the step count continues from the checkpoint.
-    second = run_cli("train", "--steps", "18", "--workdir", workdir, check=True)
+    second = run_cli("train", "--steps", "18", "--workdir", workdir, "--precision", "auto", check=True)
     assert "resumed from" in second.stdout and "at step 12" in second.stdout
+    assert f"precision auto: {picked} (the run's own: a resume keeps its precision)" in second.stdout
     assert "done: step 18/18" in second.stdout
     changed = run_cli("train", "--steps", "20", "--workdir", workdir, "--set", "model.base_filters=16")
     assert_usage_error(changed, "model.base_filters: 8 -> 16")

@@ -6,7 +6,9 @@ import pytest
 
 from tfpix2pix import config as config_lib, workdir as workdir_lib
 from tfpix2pix.errors import UsageError
-from tfpix2pix.train.resolve import RESUME_FIXED_FIELDS, TrainRequest, default_workdir, resolve_config, resolve_run
+from tfpix2pix.train.resolve import (
+    auto_precision, RESUME_FIXED_FIELDS, TrainRequest, default_workdir, resolve_config, resolve_run,
+)
 
 TINY_SAMPLE = dataclasses.replace(
     config_lib.preset("tiny"), data=dataclasses.replace(config_lib.preset("tiny").data, dataset="facades-sample"))
@@ -81,6 +83,27 @@ def test_a_resume_may_change_the_stop_point_intervals_and_learning_rate():
 def test_a_resume_refuses_what_would_not_continue_the_run(request_, change):
     with pytest.raises(UsageError, match=f"work dir runs/x holds a run with other settings \\(.*{change}"):
         resolve_config(TINY_SAMPLE, request_, workdir="runs/x")
+
+
+@pytest.mark.parametrize("flags, gpus, strategy, precision", [
+    (["AVX2", "FMA", "AVX512F", "AVX512_BF16"], 0, "default", "mixed_bfloat16"),
+    (["AVX2", "FMA", "AVX512F", "AMX", "AMX_BF16", "AMX_INT8"], 0, "mirrored", "mixed_bfloat16"),
+    (["AVX2", "FMA"], 0, "default", "float32"),
+    (["AVX2", "FMA", "AVX512F", "AVX512_VNNI"], 0, "default", "float32"),  # VNNI is int8 only
+    (["AVX2", "FMA", "AVX512F", "AVX512_BF16"], 1, "default", "float32"),  # GPUs: float32 until measured there
+    (["AVX2", "FMA", "AVX512F", "AVX512_BF16"], 0, "tpu", "float32"),
+])
+def test_auto_precision_is_bfloat16_only_where_a_cpu_with_native_bfloat16_trains(flags, gpus, strategy, precision):
+    picked, why = auto_precision(strategy=strategy, facts={"cpu": "x", "cpus": 2, "flags": flags}, gpus=gpus)
+    assert picked == precision and why
+
+
+def test_auto_precision_is_saved_as_its_pick_and_a_resume_keeps_the_runs_precision():
+    assert resolve_config(None, TrainRequest(preset="tiny", precision="auto")).train.precision == auto_precision()[0]
+    bfloat16_run = dataclasses.replace(TINY_SAMPLE, train=dataclasses.replace(TINY_SAMPLE.train,
+                                                                              precision="mixed_bfloat16"))
+    for saved in (TINY_SAMPLE, bfloat16_run):
+        assert resolve_config(saved, TrainRequest(precision="auto")) == saved
 
 
 def test_every_data_model_and_loss_field_is_fixed_on_resume_except_where_data_lives():

@@ -49,7 +49,10 @@ def add_parser(subparsers) -> None:
     run.add_argument("--strategy", choices=config_lib.STRATEGIES, help="tf.distribute strategy (default: default)")
     run.add_argument("--tpu", metavar="NAME", help="with --strategy tpu: TPU name or grpc:// address for the "
                      "cluster resolver (default: $TPU_NAME, else the TPU attached to this VM)")
-    run.add_argument("--precision", choices=config_lib.PRECISIONS, help="Keras precision policy (default: float32)")
+    run.add_argument("--precision", choices=(*config_lib.PRECISIONS, "auto"),
+                     help="Keras precision policy (default: float32); auto: mixed_bfloat16 when a CPU with native "
+                          "bfloat16 (AVX512_BF16 or AMX) trains, float32 elsewhere, said at the start and saved "
+                          "with the run (a resume keeps the run's)")
     run.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     run.add_argument("--keep-checkpoints", type=positive_int, metavar="K", help="keep the last K checkpoints (default: 3)")
     run.add_argument("--keep-every", type=positive_int, metavar="N", help="also keep every checkpoint whose step divides by N")
@@ -81,6 +84,7 @@ def request_from(args):
 
 
 def run_train(args) -> int:
+    from tfpix2pix import workdir as workdir_lib
     from tfpix2pix.evaluate import metrics, validation
     from tfpix2pix.train import loop, resolve
     from tfpix2pix.train.controller import Interrupted
@@ -88,7 +92,12 @@ def run_train(args) -> int:
     config, workdir = resolve.resolve_run(request_from(args))
     evaluator = validation.Validator(config) if config.train.eval_every != 0 else None
     print(f"training in {workdir} (dataset: {config.data.dataset or config.data.data_dir or config.data.a_dir}, "
-          f"{config.data.direction}, {config.data.image_size}px, batch {config.train.batch_size})", flush=True)
+          f"{config.data.direction}, {config.data.image_size}px, batch {config.train.batch_size}, "
+          f"{config.train.precision})", flush=True)
+    if args.precision == resolve.AUTO_PRECISION:
+        why = ("the run's own: a resume keeps its precision" if workdir_lib.has_config(workdir)
+               else resolve.auto_precision(strategy=config.train.strategy)[1])
+        print(f"precision auto: {config.train.precision} ({why})", flush=True)
     try:
         result = loop.train(config, workdir=workdir, evaluator=evaluator)
     except Interrupted as stop:

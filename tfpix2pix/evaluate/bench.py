@@ -14,9 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix import config as config_lib
+from tfpix2pix import config as config_lib, machine
 from tfpix2pix.data import datasets, pipeline
-from tfpix2pix.evaluate import floors, machine
+from tfpix2pix.evaluate import floors
 from tfpix2pix.evaluate.timing import median_seconds
 from tfpix2pix.export import onnx as onnx_export
 from tfpix2pix.export import savedmodel, tflite

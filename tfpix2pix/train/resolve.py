@@ -14,7 +14,9 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from tfpix2pix import config as config_lib, files, workdir as workdir_lib
+import tensorflow as tf
+
+from tfpix2pix import config as config_lib, files, machine, workdir as workdir_lib
 from tfpix2pix.data import datasets
 from tfpix2pix.errors import UsageError
 
@@ -32,12 +34,33 @@ RESUME_FIXED_FIELDS = (
 )
 
 
+# `--precision auto`: the run's precision chosen for the machine (`auto_precision`), then saved as such.
+AUTO_PRECISION = "auto"
+
+
+def auto_precision(*, strategy: str = "default", facts: dict | None = None, gpus: int | None = None) -> tuple[str, str]:
+    """(precision, why) for this machine: mixed_bfloat16 where only a CPU with native bfloat16 trains, else float32.
+
+    bfloat16 is fast only on CPUs with AVX512_BF16 or AMX and several times slower elsewhere
+    (docs/PERFORMANCE.md); GPUs and TPUs keep float32 until bfloat16 is measured there.
+    """
+    facts = machine.cpu_facts() if facts is None else facts
+    gpus = len(tf.config.list_physical_devices("GPU")) if gpus is None else gpus
+    if strategy == "tpu" or gpus:
+        return "float32", f"{'a TPU' if strategy == 'tpu' else 'a GPU'} trains: float32 until bfloat16 is measured there"
+    if machine.has_native_bfloat16(facts):
+        native = [flag for flag in facts["flags"] if flag in ("AVX512_BF16", "AMX_BF16")]
+        return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(native)})"
+    return "float32", "the CPU has no native bfloat16 (neither AVX512_BF16 nor AMX), where it is slower than float32"
+
+
 @dataclass(frozen=True)
 class TrainRequest:
     """What the caller asked for; None (or False) means "not given": the saved run or the preset decides.
 
     Attributes mirror the `train` flags; `assignments` are `--set section.field=value` strings,
-    applied last.
+    applied last. `precision` may also be `AUTO_PRECISION`: `auto_precision`'s pick for a new run,
+    the saved precision on resume.
     """
 
     dataset: str | None = None
@@ -118,6 +141,9 @@ def resolve_config(saved: config_lib.Config | None, request: TrainRequest, *, wo
         data_fields["skip_bad"] = True
     train_fields = _given(request, "batch_size", "seed", "strategy", "tpu", "precision", "keep_checkpoints",
                           "keep_every", "steps")
+    if request.precision == AUTO_PRECISION:
+        train_fields["precision"] = (saved.train.precision if saved is not None else
+                                     auto_precision(strategy=request.strategy or config.train.strategy)[0])
     train_fields.update({flag: True for flag in ("deterministic", "jit") if getattr(request, flag)})
     if request.epochs is not None:
         # --epochs N keeps the preset's proportion of decaying epochs (the paper's 100 + 100, §3.3).

@@ -1,6 +1,6 @@
 """The machine facts every benchmark figure carries, parsed from /proc/cpuinfo text."""
 
-from tfpix2pix.evaluate import machine
+from tfpix2pix import machine
 
 
 def test_the_machine_facts_name_the_cpu_and_the_flags_that_matter():
