@@ -26,6 +26,7 @@ step no gain, so the models keep Keras' layers).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 
@@ -192,7 +193,7 @@ def layers(rounds: int) -> None:
 
 def step(rounds: int, steps: int) -> None:
     """The 256x256 train step with Keras' layers (the default) and with these gradients in G, D or both."""
-    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # levers.py, beside this file
     from levers import alternate
 
     from tfpix2pix.evaluate import bench

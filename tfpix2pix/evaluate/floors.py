@@ -115,14 +115,11 @@ def compute_floor_seconds(generator, discriminator, *, image_size: int, batch_si
                          "gflop": gflop, "forward_seconds": forward, "probe_gflops": gflop / forward,
                          "floor_seconds": CONVOLUTIONS_PER_PASS * passes * forward,
                          "seconds": layer_seconds(layer, shape, repeats=repeats)})
-
-    def total(model, key):
-        return sum(row[key] * (row["passes"] if key == "seconds" else 1) for row in rows if row["model"] == model)
-
-    return {"seconds": total("generator", "floor_seconds") + total("discriminator", "floor_seconds"),
-            "generator_seconds": total("generator", "floor_seconds"),
-            "discriminator_seconds": total("discriminator", "floor_seconds"),
-            "alone_seconds": total("generator", "seconds") + total("discriminator", "seconds"), "layers": rows}
+    floor = {model: sum(row["floor_seconds"] for row in rows if row["model"] == model)
+             for model in ("generator", "discriminator")}
+    return {"seconds": floor["generator"] + floor["discriminator"], "generator_seconds": floor["generator"],
+            "discriminator_seconds": floor["discriminator"],
+            "alone_seconds": sum(row["seconds"] * row["passes"] for row in rows), "layers": rows}
 
 
 def memory_bandwidth_bytes_per_second(*, megabytes: int = 128, repeats: int = 5) -> float:
