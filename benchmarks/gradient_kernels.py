@@ -20,7 +20,9 @@ and the same matmul.
 
 `--step` times the default train step against the same models with these gradients in G only,
 in D only and in both (docs/PERFORMANCE.md has the figures: per layer up to 2.9x faster, in the
-step no gain, so the models keep Keras' layers).
+step no gain). The models took a narrower form of the idea instead (`models/convolution.py`):
+forward-kernel gradients for D's two stride-1 layers only, and a matmul kernel gradient with
+TensorFlow's input gradient for G's four innermost transposed convolutions.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpix2pix.evaluate.timing import median_seconds
+from tfpix2pix.models.convolution import ForwardGradientConv2D, MatmulGradientConv2DTranspose
 
 # Kernel rows (or columns) for the two taps of each output phase of a 4x4 stride-2 input gradient:
 # phase p sums the padded output gradient's rows m and m + 1 with kernel rows (p + 2, p).
@@ -105,7 +108,7 @@ def transposed_convolution(inputs, kernel):
 
 
 
-class ForwardGradientConv2D(keras.layers.Conv2D):
+class PhaseGradientConv2D(keras.layers.Conv2D):
     """Conv2D whose training gradients use `convolution`: 4x4 kernels at stride 1 or 2, VALID or even 'same'."""
 
     def call(self, inputs, training=None):
@@ -118,7 +121,7 @@ class ForwardGradientConv2D(keras.layers.Conv2D):
         return _bias_and_activation(self, convolution(inputs, tf.convert_to_tensor(self.kernel), stride))
 
 
-class ForwardGradientConv2DTranspose(keras.layers.Conv2DTranspose):
+class PhaseGradientConv2DTranspose(keras.layers.Conv2DTranspose):
     """Conv2DTranspose (4x4, stride 2, 'same') computed by `transposed_convolution` in training."""
 
     def call(self, inputs, training=None):
@@ -136,8 +139,9 @@ def _bias_and_activation(layer, outputs):
 def with_forward_gradients(model: keras.Model) -> keras.Model:
     """A copy of `model` (same weights) whose 4x4 convolutions and transposed convolutions are the classes above."""
     def clone(layer):
-        kind = {keras.layers.Conv2D: ForwardGradientConv2D,
-                keras.layers.Conv2DTranspose: ForwardGradientConv2DTranspose}.get(type(layer), type(layer))
+        kind = {keras.layers.Conv2D: PhaseGradientConv2D, ForwardGradientConv2D: PhaseGradientConv2D,
+                keras.layers.Conv2DTranspose: PhaseGradientConv2DTranspose,
+                MatmulGradientConv2DTranspose: PhaseGradientConv2DTranspose}.get(type(layer), type(layer))
         return kind.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)

@@ -52,8 +52,8 @@ def test_the_models_with_forward_gradients_train_like_the_models():
     generator = build_unet_generator(image_size=32, base_filters=4, dropout=0.0)
     discriminator = build_patchgan_discriminator(base_filters=4)
     copies = [gradient_kernels.with_forward_gradients(model) for model in (generator, discriminator)]
-    assert any(isinstance(layer, gradient_kernels.ForwardGradientConv2DTranspose) for layer in copies[0].layers)
-    assert any(isinstance(layer, gradient_kernels.ForwardGradientConv2D) for layer in copies[1].layers)
+    assert any(isinstance(layer, gradient_kernels.PhaseGradientConv2DTranspose) for layer in copies[0].layers)
+    assert any(isinstance(layer, gradient_kernels.PhaseGradientConv2D) for layer in copies[1].layers)
     rng = np.random.default_rng(1)
     images, targets = (tf.constant(rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)) for _ in range(2))
 

@@ -318,6 +318,15 @@ def test_keras_file_reloads_with_identical_outputs(exported, generator, val_imag
     np.testing.assert_array_equal(reloaded(images, training=False).numpy(), generator(images, training=False).numpy())
 
 
+def test_keras_file_loads_in_a_fresh_python_with_the_export_readmes_import(exported):
+    readme = open(os.path.join(exported.out, "README.md"), encoding="utf-8").read()
+    imports = [line.split("#")[0].strip() for line in readme.splitlines() if line.startswith("import tfpix2pix")]
+    assert imports == ["import tfpix2pix.models.generator"]
+    script = f"import keras; {imports[0]}; keras.saving.load_model({os.path.join(exported.out, 'generator.keras')!r})"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 # 5. Parity figures of the export itself --------------------------------------------------------
 
 

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ def receptive_field(model):
     """Receptive field of one output logit, from the conv kernels and strides."""
     field, jump = 1, 1
     for layer in model.layers:
-        if layer.__class__.__name__ == "Conv2D":
+        if isinstance(layer, keras.layers.Conv2D):
             field += (layer.kernel_size[0] - 1) * jump
             jump *= layer.strides[0]
     return field

@@ -52,7 +52,7 @@ def test_a_discriminator_with_a_much_higher_learning_rate_wins_and_is_reported(t
         trainer.discriminator_optimizer = keras.optimizers.Adam(5e-3, beta_1=0.5)  # 2,500x the generator's
         trainer.build_optimizers()
 
-    config = runs.tiny("train.steps=150", "train.learning_rate=2e-6", "train.eval_every=0", "health.d_won_intervals=3")
+    config = runs.tiny("train.steps=300", "train.learning_rate=2e-6", "train.eval_every=0", "health.d_won_intervals=3")
     raised = warnings_of(config, tmp_path, edit=fast_discriminator)
     assert any("D has won" in line for line in raised), raised
 

@@ -183,7 +183,7 @@ def _files_table(summary: dict) -> str:
         "| file | what |", "|---|---|",
         f"| `saved_model/{version}/` | SavedModel for TF Serving (version = training step {version}); "
         "`assets.extra/` holds warm-up requests and `tfpix2pix.json` |",
-        "| `generator.keras` | the Keras generator, for fine-tuning (`import tfpix2pix.models.layers` first) |",
+        "| `generator.keras` | the Keras generator, for fine-tuning (`import tfpix2pix.models.generator` first) |",
     ]
     for row in summary["formats"]:
         if row["format"].startswith("tflite") and row.get("file"):
@@ -290,7 +290,7 @@ XNNPACK delegate supports; elsewhere use `--resize`). The `dynamic` file is fast
 
 ```python
 import keras
-import tfpix2pix.models.layers  # registers InstanceNormalization and ReflectionPadding2D
+import tfpix2pix.models.generator  # registers the project's layers (instance norm, padding, convolutions)
 
 generator = keras.saving.load_model("generator.keras")
 generated = generator(images, training=False)  # float32 [batch, H, W, 3] in [-1, 1]

@@ -2,6 +2,7 @@
 
 import keras
 
+from tfpix2pix.models.convolution import ForwardGradientConv2D
 from tfpix2pix.models.layers import conv_initializer, normalization
 
 
@@ -30,7 +31,10 @@ def build_patchgan_discriminator(
     def conv(x, filters, kernel, strides, use_bias, name):
         if kernel > 1:
             x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
-        return keras.layers.Conv2D(
+        # The 4x4 stride-1 layers (C512 and the logits) are the same convolution with gradients on
+        # forward kernels: TensorFlow's backward kernels are slow there on CPU (models/convolution.py).
+        kind = ForwardGradientConv2D if kernel > 1 and strides == 1 else keras.layers.Conv2D
+        return kind(
             filters, kernel, strides=strides, padding="valid", use_bias=use_bias,
             kernel_initializer=conv_initializer(), name=f"{name}_conv",
         )(x)

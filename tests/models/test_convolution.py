@@ -1,0 +1,134 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpix2pix.models.convolution import ForwardGradientConv2D, MatmulGradientConv2DTranspose
+from tfpix2pix.models.discriminator import build_patchgan_discriminator
+from tfpix2pix.models.generator import build_unet_generator
+
+
+def gradients(model, inputs, weights):
+    """The input and variable gradients of a weighted sum of `model`'s outputs."""
+    inputs = [tf.constant(x) for x in inputs]
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = tf.reduce_sum(tf.cast(model(inputs if len(inputs) > 1 else inputs[0]), tf.float32) * weights)
+    return tape.gradient(loss, [*inputs, *model.trainable_variables])
+
+
+def with_keras_convolutions(model):
+    """`model` with every layer of models/convolution.py as the Keras layer it replaces, weights copied."""
+    def clone(layer):
+        kind = {ForwardGradientConv2D: keras.layers.Conv2D,
+                MatmulGradientConv2DTranspose: keras.layers.Conv2DTranspose}.get(type(layer), type(layer))
+        return kind.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+@pytest.mark.parametrize("filters,kernel,use_bias", [(1, 4, True), (5, 4, False), (3, 1, True), (2, 3, True)])
+def test_gradients_equal_conv2d(filters, kernel, use_bias):
+    rng = np.random.default_rng(0)
+    ours = ForwardGradientConv2D(filters, kernel, use_bias=use_bias)
+    theirs = keras.layers.Conv2D(filters, kernel, use_bias=use_bias)
+    x = rng.normal(size=(2, 9, 11, 6)).astype(np.float32)  # batch 2, not square
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    theirs.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in theirs.get_weights()])
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours(x).numpy(), theirs(x).numpy(), atol=1e-5)
+    weights = tf.constant(rng.normal(size=theirs.compute_output_shape(x.shape)).astype(np.float32))
+    for a, b in zip(gradients(ours, [x], weights), gradients(theirs, [x], weights), strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,filters,use_bias", [((2, 3, 5, 6), 4, True), ((1, 1, 1, 8), 3, False),
+                                                    ((1, 4, 4, 16), 1, True)])
+def test_transposed_gradients_equal_conv2d_transpose(shape, filters, use_bias):
+    rng = np.random.default_rng(2)
+    options = dict(strides=2, padding="same", use_bias=use_bias)
+    ours, theirs = MatmulGradientConv2DTranspose(filters, 4, **options), keras.layers.Conv2DTranspose(filters, 4, **options)
+    ours.build(shape)
+    theirs.build(shape)
+    theirs.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in theirs.get_weights()])
+    ours.set_weights(theirs.get_weights())
+    x = rng.normal(size=shape).astype(np.float32)
+    np.testing.assert_allclose(ours(x).numpy(), theirs(x).numpy(), atol=1e-5)
+    weights = tf.constant(rng.normal(size=theirs.compute_output_shape(shape)).astype(np.float32))
+    for a, b in zip(gradients(ours, [x], weights), gradients(theirs, [x], weights), strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_unet_innermost_transposed_layers_use_it_and_train_like_keras_layers():
+    """At 64x64 the decoder's inputs are 1x1 (up5) to 16x16 (up1): up5 to up2 have at most 8x8."""
+    model = build_unet_generator(image_size=64, base_filters=4, dropout=0.0)
+    assert [layer.name for layer in model.layers if isinstance(layer, MatmulGradientConv2DTranspose)] == [
+        "up5_deconv", "up4_deconv", "up3_deconv", "up2_deconv"]
+    plain = with_keras_convolutions(model)
+    rng = np.random.default_rng(3)
+    images = rng.uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    weights = tf.constant(rng.normal(size=(2, 64, 64, 3)).astype(np.float32))
+    ours, theirs = gradients(model, [images], weights), gradients(plain, [images], weights)
+    assert len(ours) == 1 + len(model.trainable_variables)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_patchgan_stride_1_layers_use_it_and_its_gradients_equal_keras_layers():
+    model = build_patchgan_discriminator(base_filters=4, num_layers=3)
+    assert [layer.name for layer in model.layers if isinstance(layer, ForwardGradientConv2D)] == ["c3_conv",
+                                                                                              "logits_conv"]
+    plain = with_keras_convolutions(model)
+    assert not any(isinstance(layer, ForwardGradientConv2D) for layer in plain.layers)
+    rng = np.random.default_rng(1)
+    pair = [rng.uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32) for _ in range(2)]
+    weights = tf.constant(rng.normal(size=(2, 6, 6, 1)).astype(np.float32))
+    ours, theirs = gradients(model, pair, weights), gradients(plain, pair, weights)
+    assert len(ours) == len(theirs) == 2 + len(model.trainable_variables)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("build", [lambda: build_patchgan_discriminator(base_filters=4),
+                                   lambda: build_unet_generator(image_size=32, base_filters=4)])
+def test_checkpoints_of_keras_layers_restore_into_them(tmp_path, build):
+    """Same variables and names: models saved before these layers existed restore unchanged."""
+    model, plain = build(), with_keras_convolutions(build())
+    path = tf.train.Checkpoint(model=plain).write(str(tmp_path / "ckpt"))
+    tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched()
+    for a, b in zip(model.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_runs_under_mixed_bfloat16():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        layer = ForwardGradientConv2D(1, 4)
+        x = tf.random.uniform((1, 8, 8, 4))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32))
+        input_gradient, kernel_gradient, _ = tape.gradient(loss, [x, *layer.trainable_variables])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert y.dtype == tf.bfloat16
+    assert kernel_gradient.dtype == tf.float32 and kernel_gradient.shape == (4, 4, 4, 1)
+    assert input_gradient.shape == x.shape
+
+
+@pytest.mark.parametrize("options", [{"strides": 2}, {"padding": "same"}, {"dilation_rate": 2}])
+def test_refuses_what_it_does_not_compute(options):
+    with pytest.raises(ValueError, match="stride 1, VALID padding"):
+        ForwardGradientConv2D(1, 4, **options)
+
+
+@pytest.mark.parametrize("options", [{"kernel_size": 3}, {"strides": 1}, {"padding": "valid"}])
+def test_transposed_refuses_what_it_does_not_compute(options):
+    with pytest.raises(ValueError, match="4x4 kernels, stride 2, 'same'"):
+        MatmulGradientConv2DTranspose(**{"filters": 1, "kernel_size": 4, "strides": 2, "padding": "same", **options})
