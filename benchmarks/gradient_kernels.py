@@ -17,6 +17,7 @@ and the same matmul.
 
     python benchmarks/gradient_kernels.py --layers      # each layer of the 256x256 step alone
     python benchmarks/gradient_kernels.py --step        # the whole step, four ways, alternating
+    python benchmarks/gradient_kernels.py --kept        # the models' layers against Keras', alone and in the step
 
 `--step` times the default train step against the same models with these gradients in G only,
 in D only and in both (docs/PERFORMANCE.md has the figures: per layer up to 2.9x faster, in the
@@ -196,51 +197,120 @@ def layers(rounds: int) -> None:
 
 
 def step(rounds: int, steps: int) -> None:
-    """The 256x256 train step with Keras' layers (the default) and with these gradients in G, D or both."""
+    """The 256x256 train step with the models' layers (the default) and with these gradients in G, D or both."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # levers.py, beside this file
     from levers import alternate
 
     from tfpix2pix.evaluate import bench
-    from tfpix2pix.train import optimizers
-    from tfpix2pix.train.trainer import Trainer
 
     default = bench.build_trainer(bench.bench_config(image_size=256, norm="instance"))
     forward_g, forward_d = with_forward_gradients(default.generator), with_forward_gradients(default.discriminator)
 
-    def trainer(generator, discriminator):
-        built = Trainer(generator=generator, discriminator=discriminator, strategy=default.strategy,
-                        generator_optimizer=optimizers.adam(2e-4, beta_1=0.5),
-                        discriminator_optimizer=optimizers.adam(2e-4, beta_1=0.5), global_batch_size=1)
-        built.build_optimizers()
-        return built
-
-    trainers = {"Keras layers (default)": default,
-                "G (convolutions and transposed convolutions)": trainer(forward_g, default.discriminator),
-                "D (convolutions)": trainer(default.generator, forward_d),
-                "both": trainer(forward_g, forward_d)}
+    trainers = {"the models' layers (default)": default,
+                "G (convolutions and transposed convolutions)": _trainer(default, forward_g, default.discriminator),
+                "D (convolutions)": _trainer(default, default.generator, forward_d),
+                "both": _trainer(default, forward_g, forward_d)}
     runs = {name: bench.steps_function(built, image_size=256, steps=steps) for name, built in trainers.items()}
-    times = alternate(runs, rounds=rounds)
-    baseline = statistics.median(times["Keras layers (default)"])
-    print("| forward-kernel gradients in | median ms/step | rounds | speed vs default |\n|---|---|---|---|")
+    _print_steps(alternate(runs, rounds=rounds), steps, "forward-kernel gradients in", "default")
+
+
+_KERAS_KINDS = {ForwardGradientConv2D: keras.layers.Conv2D, MatmulGradientConv2DTranspose: keras.layers.Conv2DTranspose}
+
+
+def keras_twin(layer):
+    """The Keras layer a layer of `models/convolution.py` replaces (the layer itself otherwise), unbuilt."""
+    return _KERAS_KINDS.get(type(layer), type(layer)).from_config(layer.get_config())
+
+
+def with_keras_layers(model: keras.Model) -> keras.Model:
+    """A copy of `model` (same weights) with the layers of `models/convolution.py` as the Keras layers they replace."""
+    copy = keras.models.clone_model(model, clone_function=keras_twin)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def kept(rounds: int, steps: int) -> None:
+    """The layers the models use (`models/convolution.py`), alone at the 256x256 step's shapes and in the step."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # levers.py, beside this file
+    from levers import alternate
+
+    from tfpix2pix.evaluate import bench
+
+    ours = bench.build_trainer(bench.bench_config(image_size=256, norm="instance"))
+    print("| layer | input | Keras layer ms | this layer ms | speed-up |\n|---|---|---|---|---|")
+    for model in (ours.generator, ours.discriminator):
+        layers_ = [layer for layer in model.layers if type(layer) in _KERAS_KINDS]
+        zeros = [tf.zeros((1, 256, 256, 3))] * len(model.inputs)
+        shapes = [x.shape for x in keras.Model(model.inputs, [layer.input for layer in layers_])(zeros)]
+        for layer, shape in zip(layers_, shapes):
+            inputs = tf.random.stateless_normal(shape, seed=[0, 1])
+            twin = keras_twin(layer)
+            twin.build(shape)
+            twin.set_weights(layer.get_weights())
+            times = alternate({"keras": _layer_forward_backward(twin, inputs),
+                               "ours": _layer_forward_backward(layer, inputs)}, rounds=3 * rounds)
+            a, b = (statistics.median(times[name]) * 1000 for name in ("keras", "ours"))
+            print(f"| {model.name.split('_')[0]} {layer.name} | {'x'.join(map(str, shape[1:]))} | {a:.1f} | {b:.1f} "
+                  f"| {a / b:.2f}x |", flush=True)
+    keras_generator = with_keras_layers(ours.generator)
+    trainers = {"Keras layers": _trainer(ours, keras_generator, with_keras_layers(ours.discriminator)),
+                "D's stride-1 layers only": _trainer(ours, keras_generator, ours.discriminator),
+                "the models' layers (default)": ours}
+    runs = {name: bench.steps_function(built, image_size=256, steps=steps) for name, built in trainers.items()}
+    print()
+    _print_steps(alternate(runs, rounds=rounds), steps, "layers", "Keras layers")
+
+
+def _print_steps(times: dict, steps: int, what: str, baseline_name: str) -> None:
+    """A markdown table of per-step medians and rounds; speeds against the first entry."""
+    baseline = statistics.median(next(iter(times.values())))
+    print(f"| {what} | median ms/step | rounds | speed vs {baseline_name} |\n|---|---|---|---|")
     for name, values in times.items():
         median = statistics.median(values)
         rounds_ms = ", ".join(f"{value / steps * 1000:.0f}" for value in values)
         print(f"| {name} | {median / steps * 1000:.0f} | {rounds_ms} | {baseline / median:.3f}x |", flush=True)
 
 
+def _layer_forward_backward(layer, inputs):
+    @tf.function
+    def run():
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = layer(inputs)
+        weights = tf.random.stateless_normal(tf.shape(outputs), seed=[0, 0])
+        return tape.gradient(outputs, [inputs, *layer.trainable_variables], output_gradients=weights)
+
+    return lambda: [gradient.numpy() for gradient in run()]
+
+
+def _trainer(like, generator, discriminator):
+    """A trainer like `like` (its strategy, Adam 2e-4, beta_1 0.5, batch 1) for these models."""
+    from tfpix2pix.train import optimizers
+    from tfpix2pix.train.trainer import Trainer
+
+    built = Trainer(generator=generator, discriminator=discriminator, strategy=like.strategy,
+                    generator_optimizer=optimizers.adam(2e-4, beta_1=0.5),
+                    discriminator_optimizer=optimizers.adam(2e-4, beta_1=0.5), global_batch_size=1)
+    built.build_optimizers()
+    return built
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layers", action="store_true", help="time each layer of the step alone")
     parser.add_argument("--step", action="store_true", help="time the whole step four ways")
+    parser.add_argument("--kept", action="store_true", help="time the models' gradient layers against Keras' layers")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are quoted (default 3)")
     parser.add_argument("--steps", type=int, default=3, help="train steps per timing with --step (default 3)")
     args = parser.parse_args()
-    if not (args.layers or args.step):
-        parser.error("say what to time: --layers, --step or both")
+    if not (args.layers or args.step or args.kept):
+        parser.error("say what to time: --layers, --step, --kept or several")
     if args.layers:
         layers(args.rounds)
     if args.step:
         step(args.rounds, args.steps)
+    if args.kept:
+        kept(args.rounds, args.steps)
 
 
 if __name__ == "__main__":

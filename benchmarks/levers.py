@@ -163,15 +163,22 @@ def pipeline(args) -> dict:
 
 
 def batch(args) -> dict:
-    from tfpix2pix.evaluate import bench
+    """Batch 4 against batch 1 per image, and the bound batch 4's compute floor puts on that ratio."""
+    from tfpix2pix.evaluate import bench, floors
 
-    runs, images = {}, {}
+    runs, images, floor = {}, {}, {}
     for size in (1, 4):
         name = f"batch {size}" + (" (default)" if size == 1 else "")
         trainer = bench.build_trainer(bench.bench_config(image_size=args.size, norm="instance", batch_size=size))
         runs[name] = bench.steps_function(trainer, image_size=args.size, batch_size=size, steps=args.steps)
         images[name] = size * args.steps
-    return {name: [t / images[name] for t in times] for name, times in alternate(runs, rounds=args.rounds).items()}
+        floor[size] = floors.compute_floor_seconds(trainer.generator, trainer.discriminator, image_size=args.size,
+                                                   batch_size=size)["seconds"] / size
+    times = {name: [t / images[name] for t in times] for name, times in alternate(runs, rounds=args.rounds).items()}
+    batch_1 = statistics.median(times["batch 1 (default)"])
+    print(f"compute floor per image: {floor[1] * 1000:.0f} ms at batch 1, {floor[4] * 1000:.0f} ms at batch 4; "
+          f"batch 4 at its floor would be {batch_1 / floor[4]:.2f}x batch 1's measured images/s\n", flush=True)
+    return times
 
 
 def report(lever: str, times: dict, unit: str) -> list[str]:
