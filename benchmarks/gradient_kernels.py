@@ -38,7 +38,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfpix2pix.evaluate.timing import median_seconds
-from tfpix2pix.models.convolution import ForwardGradientConv2D, MatmulGradientConv2DTranspose
+from tfpix2pix.models.convolution import (ForwardGradientConv2D, keras_layer, MatmulGradientConv2DTranspose,
+                                          with_keras_layers)
 
 # Kernel rows (or columns) for the two taps of each output phase of a 4x4 stride-2 input gradient:
 # phase p sums the padded output gradient's rows m and m + 1 with kernel rows (p + 2, p).
@@ -214,21 +215,6 @@ def step(rounds: int, steps: int) -> None:
     _print_steps(alternate(runs, rounds=rounds), steps, "forward-kernel gradients in", "default")
 
 
-_KERAS_KINDS = {ForwardGradientConv2D: keras.layers.Conv2D, MatmulGradientConv2DTranspose: keras.layers.Conv2DTranspose}
-
-
-def keras_twin(layer):
-    """The Keras layer a layer of `models/convolution.py` replaces (the layer itself otherwise), unbuilt."""
-    return _KERAS_KINDS.get(type(layer), type(layer)).from_config(layer.get_config())
-
-
-def with_keras_layers(model: keras.Model) -> keras.Model:
-    """A copy of `model` (same weights) with the layers of `models/convolution.py` as the Keras layers they replace."""
-    copy = keras.models.clone_model(model, clone_function=keras_twin)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def kept(rounds: int, steps: int) -> None:
     """The layers the models use (`models/convolution.py`), alone at the 256x256 step's shapes and in the step."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # levers.py, beside this file
@@ -239,12 +225,13 @@ def kept(rounds: int, steps: int) -> None:
     ours = bench.build_trainer(bench.bench_config(image_size=256, norm="instance"))
     print("| layer | input | Keras layer ms | this layer ms | speed-up |\n|---|---|---|---|---|")
     for model in (ours.generator, ours.discriminator):
-        layers_ = [layer for layer in model.layers if type(layer) in _KERAS_KINDS]
+        layers_ = [layer for layer in model.layers
+                   if isinstance(layer, (ForwardGradientConv2D, MatmulGradientConv2DTranspose))]
         zeros = [tf.zeros((1, 256, 256, 3))] * len(model.inputs)
         shapes = [x.shape for x in keras.Model(model.inputs, [layer.input for layer in layers_])(zeros)]
         for layer, shape in zip(layers_, shapes):
             inputs = tf.random.stateless_normal(shape, seed=[0, 1])
-            twin = keras_twin(layer)
+            twin = keras_layer(layer)
             twin.build(shape)
             twin.set_weights(layer.get_weights())
             times = alternate({"keras": _layer_forward_backward(twin, inputs),

@@ -66,16 +66,3 @@ def test_the_models_with_forward_gradients_train_like_the_models():
 
     _assert_close(gradients(*copies), gradients(generator, discriminator))
 
-
-def test_keras_twins_undo_the_models_gradient_layers_and_keep_outputs():
-    from tfpix2pix.models.convolution import ForwardGradientConv2D, MatmulGradientConv2DTranspose
-
-    rng = np.random.default_rng(2)
-    images = tf.constant(rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32))
-    for model, inputs in ((build_unet_generator(image_size=32, base_filters=4), images),
-                          (build_patchgan_discriminator(base_filters=4), [images, images])):
-        ours = {type(layer) for layer in model.layers} & {ForwardGradientConv2D, MatmulGradientConv2DTranspose}
-        assert ours, model.name
-        twin = gradient_kernels.with_keras_layers(model)
-        assert not {type(layer) for layer in twin.layers} & ours
-        np.testing.assert_allclose(twin(inputs).numpy(), model(inputs).numpy(), atol=1e-6)

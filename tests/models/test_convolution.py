@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpix2pix.models.convolution import ForwardGradientConv2D, MatmulGradientConv2DTranspose
+from tfpix2pix.models.convolution import ForwardGradientConv2D, MatmulGradientConv2DTranspose, with_keras_layers
 from tfpix2pix.models.discriminator import build_patchgan_discriminator
 from tfpix2pix.models.generator import build_unet_generator
 
@@ -15,18 +15,6 @@ def gradients(model, inputs, weights):
         tape.watch(inputs)
         loss = tf.reduce_sum(tf.cast(model(inputs if len(inputs) > 1 else inputs[0]), tf.float32) * weights)
     return tape.gradient(loss, [*inputs, *model.trainable_variables])
-
-
-def with_keras_convolutions(model):
-    """`model` with every layer of models/convolution.py as the Keras layer it replaces, weights copied."""
-    def clone(layer):
-        kind = {ForwardGradientConv2D: keras.layers.Conv2D,
-                MatmulGradientConv2DTranspose: keras.layers.Conv2DTranspose}.get(type(layer), type(layer))
-        return kind.from_config(layer.get_config())
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 @pytest.mark.parametrize("filters,kernel,use_bias", [(1, 4, True), (5, 4, False), (3, 1, True), (2, 3, True)])
@@ -51,7 +39,8 @@ def test_gradients_equal_conv2d(filters, kernel, use_bias):
 def test_transposed_gradients_equal_conv2d_transpose(shape, filters, use_bias):
     rng = np.random.default_rng(2)
     options = dict(strides=2, padding="same", use_bias=use_bias)
-    ours, theirs = MatmulGradientConv2DTranspose(filters, 4, **options), keras.layers.Conv2DTranspose(filters, 4, **options)
+    ours = MatmulGradientConv2DTranspose(filters, 4, **options)
+    theirs = keras.layers.Conv2DTranspose(filters, 4, **options)
     ours.build(shape)
     theirs.build(shape)
     theirs.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in theirs.get_weights()])
@@ -69,7 +58,7 @@ def test_unet_innermost_transposed_layers_use_it_and_train_like_keras_layers():
     model = build_unet_generator(image_size=64, base_filters=4, dropout=0.0)
     assert [layer.name for layer in model.layers if isinstance(layer, MatmulGradientConv2DTranspose)] == [
         "up5_deconv", "up4_deconv", "up3_deconv", "up2_deconv"]
-    plain = with_keras_convolutions(model)
+    plain = with_keras_layers(model)
     rng = np.random.default_rng(3)
     images = rng.uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
     weights = tf.constant(rng.normal(size=(2, 64, 64, 3)).astype(np.float32))
@@ -83,7 +72,7 @@ def test_patchgan_stride_1_layers_use_it_and_its_gradients_equal_keras_layers():
     model = build_patchgan_discriminator(base_filters=4, num_layers=3)
     assert [layer.name for layer in model.layers if isinstance(layer, ForwardGradientConv2D)] == ["c3_conv",
                                                                                               "logits_conv"]
-    plain = with_keras_convolutions(model)
+    plain = with_keras_layers(model)
     assert not any(isinstance(layer, ForwardGradientConv2D) for layer in plain.layers)
     rng = np.random.default_rng(1)
     pair = [rng.uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32) for _ in range(2)]
@@ -98,7 +87,7 @@ def test_patchgan_stride_1_layers_use_it_and_its_gradients_equal_keras_layers():
                                    lambda: build_unet_generator(image_size=32, base_filters=4)])
 def test_checkpoints_of_keras_layers_restore_into_them(tmp_path, build):
     """Same variables and names: models saved before these layers existed restore unchanged."""
-    model, plain = build(), with_keras_convolutions(build())
+    model, plain = build(), with_keras_layers(build())
     path = tf.train.Checkpoint(model=plain).write(str(tmp_path / "ckpt"))
     tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched()
     for a, b in zip(model.get_weights(), plain.get_weights(), strict=True):
@@ -132,3 +121,16 @@ def test_refuses_what_it_does_not_compute(options):
 def test_transposed_refuses_what_it_does_not_compute(options):
     with pytest.raises(ValueError, match="4x4 kernels, stride 2, 'same'"):
         MatmulGradientConv2DTranspose(**{"filters": 1, "kernel_size": 4, "strides": 2, "padding": "same", **options})
+
+
+def test_with_keras_layers_undoes_them_and_keeps_outputs():
+    rng = np.random.default_rng(4)
+    images = tf.constant(rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32))
+    for model, inputs in ((build_unet_generator(image_size=32, base_filters=4), images),
+                          (build_patchgan_discriminator(base_filters=4), [images, images])):
+        ours = {type(layer) for layer in model.layers} & {ForwardGradientConv2D, MatmulGradientConv2DTranspose}
+        assert ours, model.name
+        copy = with_keras_layers(model)
+        assert not {type(layer) for layer in copy.layers} & ours
+        assert [layer.name for layer in copy.layers] == [layer.name for layer in model.layers]
+        np.testing.assert_allclose(copy(inputs).numpy(), model(inputs).numpy(), atol=1e-6)

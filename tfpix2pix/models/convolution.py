@@ -59,7 +59,9 @@ class ForwardGradientConv2D(keras.layers.Conv2D):
         super().__init__(*args, **kwargs)
         if (tuple(self.strides) != (1, 1) or self.padding != "valid" or tuple(self.dilation_rate) != (1, 1)
                 or self.groups != 1 or self.data_format != "channels_last"):
-            raise ValueError("ForwardGradientConv2D takes stride 1, VALID padding, no dilation or groups, channels last")
+            raise ValueError(
+                "ForwardGradientConv2D takes stride 1, VALID padding, no dilation or groups, channels last"
+            )
 
     def convolution_op(self, inputs, kernel):
         return _forward_gradient_convolution(inputs, tf.cast(kernel, inputs.dtype))
@@ -103,10 +105,28 @@ class MatmulGradientConv2DTranspose(keras.layers.Conv2DTranspose):
         if (tuple(self.kernel_size) != (4, 4) or tuple(self.strides) != (2, 2) or self.padding != "same"
                 or tuple(self.dilation_rate) != (1, 1) or self.output_padding is not None
                 or self.data_format != "channels_last"):
-            raise ValueError("MatmulGradientConv2DTranspose takes 4x4 kernels, stride 2, 'same' padding, channels last")
+            raise ValueError(
+                "MatmulGradientConv2DTranspose takes 4x4 kernels, stride 2, 'same' padding, channels last"
+            )
 
     def call(self, inputs):
         outputs = _matmul_gradient_transposed_convolution(inputs, tf.cast(self.kernel, inputs.dtype))
         if self.use_bias:
             outputs = outputs + tf.cast(self.bias, outputs.dtype)
         return self.activation(outputs) if self.activation is not None else outputs
+
+
+_KERAS_LAYERS = {ForwardGradientConv2D: keras.layers.Conv2D,
+                 MatmulGradientConv2DTranspose: keras.layers.Conv2DTranspose}
+
+
+def keras_layer(layer) -> keras.layers.Layer:
+    """An unbuilt copy of `layer` from its config: as the Keras layer it stands for when it is one of this module's."""
+    return _KERAS_LAYERS.get(type(layer), type(layer)).from_config(layer.get_config())
+
+
+def with_keras_layers(model: keras.Model) -> keras.Model:
+    """A copy of `model` with the same weights, this module's layers replaced by the Keras layers they stand for."""
+    copy = keras.models.clone_model(model, clone_function=keras_layer)
+    copy.set_weights(model.get_weights())
+    return copy
