@@ -8,8 +8,8 @@ with fast kernels and the same arithmetic:
 
 - the input gradient is the 'full' convolution of the output gradient with the kernel flipped in
   space and with its channel axes swapped: one forward convolution;
-- the kernel gradient at tap (i, j) is the input window starting at (i, j), the output's size,
-  contracted with the output gradient over batch and positions: one einsum per tap.
+- the kernel gradient is the input, with its channels as the batch, convolved with the output
+  gradient as the kernel: one forward convolution.
 
 The kernel gradient of the U-Net's innermost 4x4 stride-2 transposed convolutions (1x1 to 8x8
 inputs with up to 1024 channels at 256x256) is slow in `Conv2DBackpropFilter` too, and for them
@@ -38,13 +38,13 @@ def _forward_gradient_convolution(inputs, kernel):
             padded = tf.pad(output_gradient, [[0, 0], [rows - 1, rows - 1], [columns - 1, columns - 1], [0, 0]])
             flipped = tf.transpose(tf.reverse(kernel, axis=[0, 1]), [0, 1, 3, 2])
             input_gradient = tf.nn.conv2d(padded, flipped, strides=1, padding="VALID")
-            height, width = tf.shape(output_gradient)[1], tf.shape(output_gradient)[2]
-            taps = [
-                tf.einsum("bhwc,bhwo->co", inputs[:, i:i + height, j:j + width, :], output_gradient)
-                for i in range(rows) for j in range(columns)
-            ]
-            kernel_gradient = tf.reshape(tf.stack(taps), kernel.shape)
-            return input_gradient, kernel_gradient
+            # Channels as the batch: (in, H, W, batch) convolved with the output gradient as a
+            # (out_h, out_w, batch, out) kernel gives (in, rows, columns, out).
+            kernel_gradient = tf.nn.conv2d(
+                tf.transpose(inputs, [3, 1, 2, 0]), tf.transpose(output_gradient, [1, 2, 0, 3]), strides=1,
+                padding="VALID",
+            )
+            return input_gradient, tf.transpose(kernel_gradient, [1, 2, 0, 3])
 
         return outputs, gradient
 
@@ -81,9 +81,8 @@ def _matmul_gradient_transposed_convolution(inputs, kernel):
             input_gradient = tf.nn.conv2d(output_gradient, kernel, strides=2, padding="SAME")
             # The convolution this transposes pads its (2H, 2W) input by one on each side ('same').
             padded = tf.pad(output_gradient, [[0, 0], [1, 1], [1, 1], [0, 0]])
-            windows = tf.concat(
-                [padded[:, i:i + 2 * height - 1:2, j:j + 2 * width - 1:2, :] for i in range(4) for j in range(4)],
-                axis=-1,
+            windows = tf.image.extract_patches(
+                padded, sizes=[1, 4, 4, 1], strides=[1, 2, 2, 1], rates=[1, 1, 1, 1], padding="VALID"
             )  # (batch, H, W, 16 * out), in the kernel's (row, column, out) order
             kernel_gradient = tf.matmul(
                 tf.reshape(windows, [-1, 16 * kernel.shape[2]]), tf.reshape(inputs, [-1, kernel.shape[3]]),
