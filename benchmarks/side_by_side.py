@@ -7,6 +7,11 @@ alternating the two puts both under the same drift, so quote the ratios.
 
     python benchmarks/side_by_side.py --reference PATH     # 3 rounds at 256, rewrites docs/PERFORMANCE.md's section
     python benchmarks/side_by_side.py --reference PATH --size 64 --rounds 1 --out /tmp/side_by_side.md
+    python benchmarks/side_by_side.py --reference PATH --bf16   # on an AVX512-BF16 or AMX CPU: its own table
+
+`--bf16` measures training at the best precision such a CPU has: ours under `--precision
+mixed_bfloat16` against the reference at its best in bfloat16 (`torch_pix2pix_best.py --bf16
+--channels-last`; the float32 reference is not run), in a table of its own beside the float32 one.
 
 The reference is a PyTorch pix2pix reference script with a `bench` command that prints one JSON
 line. Its path comes from `--reference PATH`, or else from the environment variable
@@ -100,9 +105,11 @@ def ratio_row(name: str, ours: float, reference: float | None, unit: str, target
 def table(ours: list[dict], reference: list[dict], facts: dict, skip_note: str, best: list[dict] = ()) -> str:
     """The markdown section: machine facts, the targets table and the per-round figures.
 
-    `best` holds the rounds of the reference at its best in float32 (`torch_pix2pix_best.py
-    --channels-last --fused`), a second reference row; empty when it was not run.
+    `best` holds the rounds of the reference at its best (`torch_pix2pix_best.py --channels-last
+    --fused` in float32, `--bf16 --channels-last` with `facts["bf16"]`), a second reference row;
+    empty when it was not run.
     """
+    bf16 = facts.get("bf16", False)
     ref = bool(reference)
     train = median(ours, "train_img_per_s")
     saved_model = median(ours, "infer_ms", "saved_model")
@@ -112,7 +119,8 @@ def table(ours: list[dict], reference: list[dict], facts: dict, skip_note: str, 
     lines = [
         f"Measured {facts['date']} with `python benchmarks/side_by_side.py {facts['arguments']}`"
         f"{' (quick: tiny model, a smoke test, not a measurement)' if facts['quick'] else ''}: "
-        f"{facts['size']}x{facts['size']}, batch 1, instance norm, float32, median of {len(ours)} round(s), "
+        f"{facts['size']}x{facts['size']}, batch 1, instance norm, "
+        f"{'mixed_bfloat16 (the reference in bf16 autocast)' if bf16 else 'float32'}, median of {len(ours)} round(s), "
         "the two benchmarks alternating.",
         "",
     ]
@@ -131,11 +139,13 @@ def table(ours: list[dict], reference: list[dict], facts: dict, skip_note: str, 
         "",
         "| measure | tfpix2pix | compared with | ratio | target | met | note |",
         "|---|---|---|---|---|---|---|",
-        ratio_row("training images/s (ours / reference)", train,
-                  median(reference, "train_img_per_s") if ref else None, "img/s", "≥ 1.5x", lambda r: r >= 1.5,
-                  "" if ref else skip_note),
-        *([ratio_row("training images/s (ours / reference at its best: channels-last, fused Adam)", train,
-                     median(best, "train_img_per_s"), "img/s", "≥ 1.5x", lambda r: r >= 1.5,
+        *([] if bf16 else [ratio_row("training images/s (ours / reference)", train,
+                                     median(reference, "train_img_per_s") if ref else None, "img/s", "≥ 1.5x",
+                                     lambda r: r >= 1.5, "" if ref else skip_note)]),
+        *([ratio_row("training images/s (ours in mixed_bfloat16 / reference at its best: bf16 autocast, channels-last)"
+                     if bf16 else "training images/s (ours / reference at its best: channels-last, fused Adam)",
+                     train, median(best, "train_img_per_s"), "img/s", "≥ 2x" if bf16 else "≥ 1.5x",
+                     (lambda r: r >= 2.0) if bf16 else (lambda r: r >= 1.5),
                      f"its generator {median(best, 'infer_ms'):.4g} ms")] if best else []),
         *([f"| step floors (ours) | {median(ours, 'floors', 'compute_floor_ms'):.0f} ms compute, "
            f"{median(ours, 'floors', 'memory_floor_ms'):.0f} ms memory | — | "
@@ -146,6 +156,10 @@ def table(ours: list[dict], reference: list[dict], facts: dict, skip_note: str, 
         f"{median(ours, 'matmul_peak_gflops'):.0f} GFLOP/s | — | — | ≥ 60% | {'yes' if share >= 0.6 else 'no'} | "
         f"{median(ours, 'train', 'instance', 'step_gflop'):.3g} GFLOP/step"
         + (f"; reference counts {median(reference, 'train_step_gflop'):.3g}" if ref else "") + " |",
+        ratio_row("generator ms/image, SavedModel (ours, float32 as exported) / the "
+                  "reference's bf16 generator", saved_model, median(best, "infer_ms"), "ms", "≤ 1x",
+                  lambda r: r <= 1.0, f"Keras {median(ours, 'infer_ms', 'keras'):.4g} ms")
+        if bf16 and best else
         ratio_row("generator ms/image, SavedModel (ours) / reference", saved_model,
                   median(reference, "infer_ms") if ref else None, "ms", "≤ 0.6x", lambda r: r <= 0.6,
                   f"Keras {median(ours, 'infer_ms', 'keras'):.4g} ms" + ("" if ref else f"; {skip_note}")),
@@ -221,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(created if missing; default: docs/PERFORMANCE.md); '-' for stdout only")
     parser.add_argument("--raw", help="also write every round's JSON results to this file")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per benchmark run (default 3600)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="ours under --precision mixed_bfloat16 against the reference at its best with --bf16 "
+                        "--channels-last (the float32 reference is not run); a table of its own")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
@@ -238,17 +255,20 @@ def main(argv: list[str] | None = None) -> int:
                          "--steps", str(2 if args.quick else args.steps), "--norm", "instance"]
     if args.quick:
         ours_command.append("--quick")
+    if args.bf16:
+        ours_command += ["--precision", "mixed_bfloat16"]
     load = wait_for_quiet(BUSY_LOAD, timeout=QUIET_WAIT_SECONDS)
     load_before = " / ".join(f"{value:.1f}" for value in load)
     best_path = args.best_reference or os.path.join(os.path.dirname(args.reference), "torch_pix2pix_best.py")
     best_command = [args.torch_python, best_path, "--size", str(args.size), "--steps",
-                    str(2 if args.quick else args.steps), "--norm", "instance", "--channels-last", "--fused"]
+                    str(2 if args.quick else args.steps), "--norm", "instance", "--channels-last",
+                    *(["--bf16"] if args.bf16 else ["--fused"])]
     run_best = bool(torch) and os.path.isfile(best_path)
     ours, reference, best = [], [], []
     for index in range(args.rounds):
         print(f"round {index + 1}/{args.rounds}: tfpix2pix bench ...", file=sys.stderr, flush=True)
         ours.append(run_json(ours_command, timeout=args.timeout, what="tfpix2pix bench"))
-        if torch:
+        if torch and not args.bf16:
             print(f"round {index + 1}/{args.rounds}: reference bench ...", file=sys.stderr, flush=True)
             reference.append(run_json(reference_command, timeout=args.timeout, what="reference bench"))
         if run_best:
@@ -258,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     facts = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "arguments": " ".join(sys.argv[1:] if argv is None else argv) or "(defaults)",
-        "size": args.size, "rounds": args.rounds, "quick": args.quick, **machine.cpu_facts(),
+        "size": args.size, "rounds": args.rounds, "quick": args.quick, "bf16": args.bf16, **machine.cpu_facts(),
         "busy": load[0] >= BUSY_LOAD,
         "load_before": load_before, "load_after": " / ".join(f"{value:.1f}" for value in os.getloadavg()),
         "tensorflow": ours[0]["machine"]["tensorflow"], "keras": ours[0]["machine"]["keras"], "torch": torch,
@@ -268,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     section = table(ours, reference, facts, skip_note, best)
     print(section)
     if args.out != "-":
-        write_section(args.out, section, machine_kind(facts))
+        write_section(args.out, section, machine_kind(facts) + (", mixed_bfloat16" if args.bf16 else ""))
         print(f"wrote {args.out}", file=sys.stderr)
     if args.raw:
         with open(args.raw, "w") as raw:

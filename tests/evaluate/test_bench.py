@@ -27,3 +27,12 @@ def test_bench_quick_json_schema():
         assert "onnx" in results["infer_ms"]
     assert all(isinstance(value, float) and value > 0 for value in results["infer_ms"].values())
 
+
+
+def test_bench_quick_under_mixed_bfloat16_times_float32_exports():
+    """A bf16 run's exports are float32 (as `export` builds them), so every format converts and runs."""
+    result = run_cli("bench", "--quick", "--json", "--precision", "mixed_bfloat16", check=True, timeout=600)
+    results = json.loads(result.stdout)
+    assert results["precision"] == "mixed_bfloat16"
+    assert {"keras", "saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8"} <= set(results["infer_ms"])
+    assert all(isinstance(value, float) and value > 0 for value in results["infer_ms"].values())

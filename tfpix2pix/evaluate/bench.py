@@ -22,7 +22,7 @@ from tfpix2pix.export import onnx as onnx_export
 from tfpix2pix.export import savedmodel, tflite
 from tfpix2pix.inference import formats, memory, runners
 from tfpix2pix.models import deconvolution
-from tfpix2pix.models.generator import required_multiple
+from tfpix2pix.models.generator import build_generator, required_multiple
 from tfpix2pix.train import build
 from tfpix2pix.train.trainer import Trainer
 
@@ -146,6 +146,14 @@ def measure_pipeline(*, image_size: int, load_size: int, repeats: int = 3) -> fl
     return len(files) / median_seconds(one_epoch, repeats=repeats)
 
 
+def float32_copy(generator, config: config_lib.Config) -> keras.Model:
+    """`generator` (trained under any precision policy) rebuilt in float32 from `config`, same weights."""
+    with build.precision_policy("float32"):
+        copy = build_generator(**config_lib.generator_arguments(config))
+    copy.set_weights(generator.get_weights())
+    return copy
+
+
 def exported_latencies(generator, *, image_size: int, repeats: int) -> dict:
     """ms per image of the SavedModel `translate` signature, the TFLite fp32, fp16 and int8 files and, when
     tf2onnx, onnx and onnxruntime are installed, the ONNX file under ONNX Runtime."""
@@ -198,7 +206,10 @@ def run(
     log("measuring generator latency ...")
     results["infer_ms"] = {"keras": measure_generator_latency(default_generator, image_size=image_size,
                                                                repeats=3 if quick else 10)}
-    results["infer_ms"].update(exported_latencies(default_generator, image_size=image_size, repeats=3 if quick else 10))
+    # The exports of a run in any precision are float32, as `export` builds them from a work dir.
+    exported = default_generator if precision == "float32" else float32_copy(
+        default_generator, bench_config(image_size=image_size, norm="instance", base_filters=base_filters))
+    results["infer_ms"].update(exported_latencies(exported, image_size=image_size, repeats=3 if quick else 10))
     log("measuring the input pipeline ...")
     results["pipeline_img_per_s"] = measure_pipeline(image_size=image_size, load_size=load_size, repeats=repeats)
     peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
