@@ -218,7 +218,7 @@ def step(rounds: int, steps: int) -> None:
 def kept(rounds: int, steps: int) -> None:
     """The layers the models use (`models/convolution.py`), alone at the 256x256 step's shapes and in the step."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # levers.py, beside this file
-    from levers import alternate
+    from levers import alternate, forward_backward
 
     from tfpix2pix.evaluate import bench
 
@@ -234,8 +234,8 @@ def kept(rounds: int, steps: int) -> None:
             twin = keras_layer(layer)
             twin.build(shape)
             twin.set_weights(layer.get_weights())
-            times = alternate({"keras": _layer_forward_backward(twin, inputs),
-                               "ours": _layer_forward_backward(layer, inputs)}, rounds=3 * rounds)
+            times = alternate({"keras": forward_backward(twin, inputs), "ours": forward_backward(layer, inputs)},
+                              rounds=3 * rounds)
             a, b = (statistics.median(times[name]) * 1000 for name in ("keras", "ours"))
             print(f"| {model.name.split('_')[0]} {layer.name} | {'x'.join(map(str, shape[1:]))} | {a:.1f} | {b:.1f} "
                   f"| {a / b:.2f}x |", flush=True)
@@ -256,18 +256,6 @@ def _print_steps(times: dict, steps: int, what: str, baseline_name: str) -> None
         median = statistics.median(values)
         rounds_ms = ", ".join(f"{value / steps * 1000:.0f}" for value in values)
         print(f"| {name} | {median / steps * 1000:.0f} | {rounds_ms} | {baseline / median:.3f}x |", flush=True)
-
-
-def _layer_forward_backward(layer, inputs):
-    @tf.function
-    def run():
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            outputs = layer(inputs)
-        weights = tf.random.stateless_normal(tf.shape(outputs), seed=[0, 0])
-        return tape.gradient(outputs, [inputs, *layer.trainable_variables], output_gradients=weights)
-
-    return lambda: [gradient.numpy() for gradient in run()]
 
 
 def _trainer(like, generator, discriminator):

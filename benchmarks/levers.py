@@ -115,17 +115,18 @@ def norm(args) -> dict:
     for name, layer in (("InstanceNormalization (default)", InstanceNormalization()),
                         ("GroupNormalization(groups=-1)", keras.layers.GroupNormalization(groups=-1, epsilon=1e-5))):
         layer.build(x.shape)
-        runs[name] = _forward_backward(layer, x)
+        runs[name] = forward_backward(layer, x)
     repeats = 20
     batched = {name: (lambda run=run: [run() for _ in range(repeats)]) for name, run in runs.items()}
     return {name: [t / repeats for t in times] for name, times in alternate(batched, rounds=args.rounds).items()}
 
 
-def _forward_backward(layer, x):
+def forward_backward(layer, x):
+    """A call that runs `layer` forward and backward on `x` (a weighted sum's gradients) and waits for them."""
     import tensorflow as tf
 
     @tf.function
-    def forward_backward(x):
+    def run(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = layer.call(x)
@@ -133,7 +134,7 @@ def _forward_backward(layer, x):
             loss = tf.reduce_sum(y * tf.random.stateless_normal(tf.shape(y), seed=[0, 0]))
         return tape.gradient(loss, [x, *layer.trainable_variables])
 
-    return lambda: [g.numpy() for g in forward_backward(x)]
+    return lambda: [g.numpy() for g in run(x)]
 
 
 def pipeline(args) -> dict:
