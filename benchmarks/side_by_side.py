@@ -157,9 +157,10 @@ def table(ours: list[dict], reference: list[dict], facts: dict, skip_note: str, 
         f"{median(ours, 'matmul_peak_gflops'):.0f} GFLOP/s | — | — | ≥ 60% | {'yes' if share >= 0.6 else 'no'} | "
         f"{median(ours, 'train', 'instance', 'step_gflop'):.3g} GFLOP/step"
         + (f"; reference counts {median(reference, 'train_step_gflop'):.3g}" if ref else "") + " |",
-        ratio_row("generator ms/image, SavedModel (ours, float32 as exported) / the "
-                  "reference's bf16 generator", saved_model, median(best, "infer_ms"), "ms", "≤ 1x",
-                  lambda r: r <= 1.0, f"Keras {median(ours, 'infer_ms', 'keras'):.4g} ms")
+        ratio_row("generator ms/image, bf16 SavedModel (ours, `export --bf16`) / the "
+                  "reference's bf16 generator", median(ours, "infer_ms", "saved_model_bf16"), median(best, "infer_ms"),
+                  "ms", "≤ 1x", lambda r: r <= 1.0,
+                  f"float32 SavedModel {saved_model:.4g} ms, Keras {median(ours, 'infer_ms', 'keras'):.4g} ms")
         if bf16 and best else
         ratio_row("generator ms/image, SavedModel (ours) / reference", saved_model,
                   median(reference, "infer_ms") if ref else None, "ms", "≤ 0.6x", lambda r: r <= 0.6,

@@ -34,9 +34,14 @@ def cpu_facts(cpuinfo: str | None = None) -> dict:
             "flags": [name for flag, name in FLAGS.items() if flag in flags]}
 
 
+def bfloat16_flags(facts: dict) -> list[str]:
+    """Which of AVX512_BF16 and AMX_BF16, the flags of bfloat16 math in hardware, the CPU has."""
+    return [flag for flag in facts["flags"] if flag in ("AVX512_BF16", "AMX_BF16")]
+
+
 def has_native_bfloat16(facts: dict) -> bool:
     """AVX512_BF16 or AMX: bfloat16 math in hardware (elsewhere it is emulated, and slower than float32)."""
-    return bool({"AVX512_BF16", "AMX_BF16"} & set(facts["flags"]))
+    return bool(bfloat16_flags(facts))
 
 
 def describe(facts: dict) -> str:

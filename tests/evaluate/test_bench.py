@@ -8,6 +8,7 @@ from tests.cli_run import run_cli
 from tfpix2pix.export import onnx as onnx_export
 
 pytestmark = pytest.mark.slow  # the real command in a subprocess
+EXPORTED_LATENCIES = ("keras", "saved_model", "saved_model_bf16", "tflite_fp32", "tflite_fp16", "tflite_int8")
 
 
 def test_bench_quick_json_schema():
@@ -22,7 +23,7 @@ def test_bench_quick_json_schema():
         assert {"img_per_s", "step_ms", "step_gflop", "achieved_gflops", "share_of_peak"} <= set(measured)
         assert all(isinstance(value, float) and value > 0 for value in measured.values())
     assert results["train_img_per_s"] == results["train"]["instance"]["img_per_s"]
-    assert {"keras", "saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8"} <= set(results["infer_ms"])
+    assert set(EXPORTED_LATENCIES) <= set(results["infer_ms"])
     if onnx_export.missing() is None:  # tf2onnx, onnx and onnxruntime installed
         assert "onnx" in results["infer_ms"]
     assert all(isinstance(value, float) and value > 0 for value in results["infer_ms"].values())
@@ -34,5 +35,5 @@ def test_bench_quick_under_mixed_bfloat16_times_float32_exports():
     result = run_cli("bench", "--quick", "--json", "--precision", "mixed_bfloat16", check=True, timeout=600)
     results = json.loads(result.stdout)
     assert results["precision"] == "mixed_bfloat16"
-    assert {"keras", "saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8"} <= set(results["infer_ms"])
+    assert set(EXPORTED_LATENCIES) <= set(results["infer_ms"])
     assert all(isinstance(value, float) and value > 0 for value in results["infer_ms"].values())

@@ -441,6 +441,7 @@ def test_cli_flags_are_validated(capsys, tmp_path):
     assert (args.tflite, args.int8_io, args.max_side, args.stochastic) == (("fp32", "int8"), True, 2048, False)
     assert args.int8_float_norm and args.out is None and args.threads is None and args.onnx is None
     assert _parse(["export", "--workdir", "w", "--no-onnx"]).onnx is False
+    assert _parse(["export", "--workdir", "w", "--bf16"]).bf16 and not args.bf16
     assert _parse(["export", "--workdir", "w", "--tflite", "none"]).tflite == ()
     for bad in (["--tflite", "fp32,int4"], ["--max-side", "0"], ["--calibration-images", "x"]):
         with pytest.raises(SystemExit) as stop:

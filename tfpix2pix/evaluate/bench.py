@@ -22,7 +22,8 @@ from tfpix2pix.export import onnx as onnx_export
 from tfpix2pix.export import savedmodel, tflite
 from tfpix2pix.inference import formats, memory, runners
 from tfpix2pix.models import deconvolution
-from tfpix2pix.models.generator import build_generator, required_multiple
+from tfpix2pix.models import precision as precision_lib
+from tfpix2pix.models.generator import required_multiple
 from tfpix2pix.train import build
 from tfpix2pix.train.trainer import Trainer
 
@@ -68,7 +69,7 @@ def bench_config(
 
 
 def build_trainer(config: config_lib.Config, *, merge_discriminator_passes: bool = False) -> Trainer:
-    """The trainer `train` builds for `config`, on one device. Call under `build.precision_policy`."""
+    """The trainer `train` builds for `config`, on one device. Call under `models.precision.policy`."""
     return build.build_training(config, strategy=tf.distribute.get_strategy(), steps_per_epoch=1,
                                 merge_discriminator_passes=merge_discriminator_passes).trainer
 
@@ -97,7 +98,7 @@ def measure_training(
     """Training images/s of the paper's models (U-Net + 70x70 PatchGAN) on random data."""
     config = bench_config(image_size=image_size, norm=norm, precision=precision, jit=jit, base_filters=base_filters,
                           batch_size=batch_size)
-    with build.precision_policy(precision):
+    with precision_lib.policy(precision):
         trainer = build_trainer(config)
         run_steps = steps_function(trainer, image_size=image_size, batch_size=batch_size, steps=steps)
         seconds = median_seconds(run_steps, repeats=repeats) / steps
@@ -146,25 +147,19 @@ def measure_pipeline(*, image_size: int, load_size: int, repeats: int = 3) -> fl
     return len(files) / median_seconds(one_epoch, repeats=repeats)
 
 
-def float32_copy(generator, config: config_lib.Config) -> keras.Model:
-    """`generator` (trained under any precision policy) rebuilt in float32 from `config`, same weights."""
-    with build.precision_policy("float32"):
-        copy = build_generator(**config_lib.generator_arguments(config))
-    copy.set_weights(generator.get_weights())
-    return copy
-
-
-def exported_latencies(generator, *, image_size: int, repeats: int) -> dict:
-    """ms per image of the SavedModel `translate` signature, the TFLite fp32, fp16 and int8 files and, when
-    tf2onnx, onnx and onnxruntime are installed, the ONNX file under ONNX Runtime."""
+def exported_latencies(generator, bfloat16_generator, *, image_size: int, repeats: int) -> dict:
+    """ms per image of the SavedModel `translate` signature (float32 and bfloat16, as `export --bf16` writes
+    it), the TFLite fp32, fp16 and int8 files and, when tf2onnx, onnx and onnxruntime are installed, the
+    ONNX file under ONNX Runtime."""
     image = np.random.default_rng(0).uniform(-1, 1, [1, image_size, image_size, 3]).astype(np.float32)
     latencies = {}
+    constant = tf.constant(image)
     with tempfile.TemporaryDirectory() as folder:
-        version_dir = os.path.join(folder, "saved_model", "1")
-        savedmodel.save(generator, version_dir, multiple=image_size, warmup_image_size=image_size)
-        translate = tf.saved_model.load(version_dir).signatures[formats.TRANSLATE]
-        constant = tf.constant(image)
-        latencies["saved_model"] = median_seconds(lambda: translate(images=constant), repeats=repeats, warmup=2) * 1000
+        for key, model in (("saved_model", generator), ("saved_model_bf16", bfloat16_generator)):
+            version_dir = os.path.join(folder, key, "1")
+            savedmodel.save(model, version_dir, multiple=image_size, warmup_image_size=image_size)
+            translate = tf.saved_model.load(version_dir).signatures[formats.TRANSLATE]
+            latencies[key] = median_seconds(lambda: translate(images=constant), repeats=repeats, warmup=2) * 1000
     representative = [image] + [np.random.default_rng(seed).uniform(-1, 1, image.shape).astype(np.float32)
                                 for seed in range(1, 4)]
     for variant in ("fp32", "fp16", "int8"):
@@ -206,10 +201,14 @@ def run(
     log("measuring generator latency ...")
     results["infer_ms"] = {"keras": measure_generator_latency(default_generator, image_size=image_size,
                                                                repeats=3 if quick else 10)}
-    # The exports of a run in any precision are float32, as `export` builds them from a work dir.
-    exported = default_generator if precision == "float32" else float32_copy(
-        default_generator, bench_config(image_size=image_size, norm="instance", base_filters=base_filters))
-    results["infer_ms"].update(exported_latencies(exported, image_size=image_size, repeats=3 if quick else 10))
+    # The exports of a run in any precision are float32, as `export` builds them from a work dir, and
+    # bfloat16 for the bf16 SavedModel.
+    config = bench_config(image_size=image_size, norm="instance", base_filters=base_filters)
+    exported = default_generator if precision == "float32" else precision_lib.rebuilt(default_generator, config,
+                                                                                      "float32")
+    results["infer_ms"].update(exported_latencies(
+        exported, precision_lib.rebuilt(default_generator, config, "bfloat16"), image_size=image_size,
+        repeats=3 if quick else 10))
     log("measuring the input pipeline ...")
     results["pipeline_img_per_s"] = measure_pipeline(image_size=image_size, load_size=load_size, repeats=repeats)
     peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

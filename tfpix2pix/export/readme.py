@@ -185,6 +185,9 @@ def _files_table(summary: dict) -> str:
         "`assets.extra/` holds warm-up requests and `tfpix2pix.json` |",
         "| `generator.keras` | the Keras generator, for fine-tuning (`import tfpix2pix.models.generator` first) |",
     ]
+    if summary.get("saved_model_bf16"):
+        lines.insert(3, f"| `saved_model_bf16/{version}/` | the same SavedModel with bfloat16 weights and math, float32 in "
+                     f"and out (model name `{name}_bf16`): for CPUs with AVX512_BF16 or AMX |")
     for row in summary["formats"]:
         if row["format"].startswith("tflite") and row.get("file"):
             variant = row["format"].split()[1]
@@ -213,6 +216,18 @@ def format_rows(rows: list[dict]) -> str:
             parity = f"{parity}; {row['note']}"
         lines.append(f"| {row['format']} | {size} | {ms} | {parity} |")
     return "\n".join(lines)
+
+
+def _bfloat16_section(summary: dict) -> str:
+    if not summary.get("saved_model_bf16"):
+        return ""
+    name = summary["name"]
+    return f"""- `saved_model_bf16/` has the same signatures, inputs and outputs (float32 and PNG), with the
+  generator's weights and math in bfloat16: half the size, and faster on CPUs with AVX512_BF16 or
+  AMX (on other CPUs bfloat16 is emulated; compare the two rows below). Serve it as its own model:
+  `-v "$PWD/saved_model_bf16:/models/{name}_bf16" -e MODEL_NAME={name}_bf16`, or both with
+  `models.config`, and send requests to `/v1/models/{name}_bf16:predict`.
+"""
 
 
 def render(summary: dict) -> str:
@@ -257,7 +272,7 @@ in `assets.extra/tf_serving_warmup_requests` (one per signature) before it repor
 - `translate` needs H and W that are multiples of {summary['multiple']} (at most {summary['max_side']}).
 - A bad request (bytes that are not a JPEG or PNG, a truncated file, an empty batch, a side over the
   limit) gets an `INVALID_ARGUMENT` error naming the image; the server keeps serving.
-
+{_bfloat16_section(summary)}
 ## REST
 
 ```python

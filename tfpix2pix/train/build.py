@@ -1,12 +1,11 @@
 """One way to build a training run's state from a config: models, optimizers, trainer, checkpoint.
 
 `train`, `bench` and the benchmark scripts all build through `build_training`, so what is timed is
-what trains. Build under `precision_policy(config.train.precision)`.
+what trains. Build under `models.precision.policy(config.train.precision)`.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import keras
@@ -18,16 +17,6 @@ from tfpix2pix.models.generator import build_generator
 from tfpix2pix.train import optimizers
 from tfpix2pix.train.schedule import ConstantThenLinearDecay
 from tfpix2pix.train.trainer import Trainer
-
-
-@contextlib.contextmanager
-def precision_policy(name: str):
-    """Sets Keras' global precision policy (float32, mixed_float16, mixed_bfloat16) for the block."""
-    keras.mixed_precision.set_global_policy(name)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
 
 
 @dataclass(frozen=True)

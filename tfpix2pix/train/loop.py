@@ -16,6 +16,7 @@ import tensorflow as tf
 from tfpix2pix import config as config_lib, files, workdir as workdir_lib
 from tfpix2pix.data import pipeline, sources
 from tfpix2pix.errors import UsageError
+from tfpix2pix.models import precision
 from tfpix2pix.train import build, checkpoints, hparams, samples, strategy as strategy_lib
 from tfpix2pix.train.controller import Controller
 
@@ -103,7 +104,7 @@ def _train(config, workdir, strategy, train_sources, per_epoch, total_steps, pla
     data_config, train_config = config.data, config.train
     workers = strategy_lib.WorkerSync(strategy)
     try:
-        with build.precision_policy(train_config.precision):
+        with precision.policy(train_config.precision):
             # 4. The state, then the controller, which restores the newest checkpoint, then trains.
             state = build.build_training(config, strategy=strategy, steps_per_epoch=per_epoch)
             controller = Controller(

@@ -49,8 +49,7 @@ def auto_precision(*, strategy: str = "default", facts: dict | None = None, gpus
     if strategy == "tpu" or gpus:
         return "float32", f"{'a TPU' if strategy == 'tpu' else 'a GPU'} trains: float32 until bfloat16 is measured there"
     if machine.has_native_bfloat16(facts):
-        native = [flag for flag in facts["flags"] if flag in ("AVX512_BF16", "AMX_BF16")]
-        return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(native)})"
+        return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(machine.bfloat16_flags(facts))})"
     return "float32", "the CPU has no native bfloat16 (neither AVX512_BF16 nor AMX), where it is slower than float32"
 
 
