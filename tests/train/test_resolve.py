@@ -98,6 +98,14 @@ def test_auto_precision_is_bfloat16_only_where_a_cpu_with_native_bfloat16_trains
     assert picked == precision and why
 
 
+def test_auto_precision_reads_this_machine_once_per_process():
+    from tfpix2pix.train import resolve
+
+    first = auto_precision()
+    hits = resolve._this_machine.cache_info().hits
+    assert auto_precision() == first and resolve._this_machine.cache_info().hits == hits + 1
+
+
 def test_auto_precision_is_saved_as_its_pick_and_a_resume_keeps_the_runs_precision():
     assert resolve_config(None, TrainRequest(preset="tiny", precision="auto")).train.precision == auto_precision()[0]
     bfloat16_run = dataclasses.replace(TINY_SAMPLE, train=dataclasses.replace(TINY_SAMPLE.train,

@@ -11,6 +11,7 @@ and which fields a resume may not change (`RESUME_FIXED_FIELDS`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ def auto_precision(*, strategy: str = "default", facts: dict | None = None, gpus
     bfloat16 is fast only on CPUs with AVX512_BF16 or AMX and several times slower elsewhere
     (docs/PERFORMANCE.md); GPUs and TPUs keep float32 until bfloat16 is measured there.
     """
+    if facts is None and gpus is None:
+        return _this_machine(strategy)
     facts = machine.cpu_facts() if facts is None else facts
     gpus = len(tf.config.list_physical_devices("GPU")) if gpus is None else gpus
     if strategy == "tpu" or gpus:
@@ -51,6 +54,13 @@ def auto_precision(*, strategy: str = "default", facts: dict | None = None, gpus
     if machine.has_native_bfloat16(facts):
         return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(machine.bfloat16_flags(facts))})"
     return "float32", "the CPU has no native bfloat16 (neither AVX512_BF16 nor AMX), where it is slower than float32"
+
+
+@functools.cache
+def _this_machine(strategy: str) -> tuple[str, str]:
+    """`auto_precision` for this machine, worked out once per process (resolving and the log line both ask)."""
+    return auto_precision(strategy=strategy, facts=machine.cpu_facts(),
+                          gpus=len(tf.config.list_physical_devices("GPU")))
 
 
 @dataclass(frozen=True)
