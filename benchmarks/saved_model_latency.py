@@ -1,0 +1,79 @@
+"""SavedModels' `translate` latency, alternating in one process: the float32 and bf16 exports, or any others.
+
+    python benchmarks/saved_model_latency.py export/facades          # saved_model/ and saved_model_bf16/
+    python benchmarks/saved_model_latency.py A/saved_model/200 B/saved_model/200 --rounds 15
+
+Each argument is a SavedModel folder, a folder of versions (the newest is taken) or an export folder
+(its `saved_model/` and, when there, `saved_model_bf16/`). One random image at the first model's
+training size (its `tfpix2pix.json`, else `--size`) is fed to every model in turn, `--rounds` times
+after two warm-up calls each; the table gives each model's median ms per image and its ratio to
+the first model's median, with the machine's CPU model and the flags that matter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfpix2pix import machine
+from tfpix2pix.export.export import SAVED_MODEL, SAVED_MODEL_BF16
+from tfpix2pix.inference import formats, runners
+
+
+def saved_models(paths: list[str]) -> list[str]:
+    """The SavedModel version folders the arguments name (an export folder names both of its own)."""
+    found = []
+    for path in paths:
+        kinds = [os.path.join(path, kind) for kind in (SAVED_MODEL, SAVED_MODEL_BF16)]
+        exported = [kind for kind in kinds if os.path.isdir(kind)]
+        found += [runners.find_saved_model(folder) for folder in (exported or [path])]
+    return found
+
+
+def measure(folders: list[str], *, size: int, rounds: int) -> dict[str, list[float]]:
+    """Per folder, `rounds` seconds-per-call timings of `translate` on one image, the folders alternating."""
+    image = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3)).astype(np.float32))
+    signatures = {folder: tf.saved_model.load(folder).signatures[formats.TRANSLATE] for folder in folders}
+    for translate in signatures.values():
+        for _ in range(2):
+            translate(images=image)[formats.IMAGES_KEY].numpy()
+    times: dict[str, list[float]] = {folder: [] for folder in folders}
+    for _ in range(rounds):
+        for folder, translate in signatures.items():
+            start = time.perf_counter()
+            translate(images=image)[formats.IMAGES_KEY].numpy()
+            times[folder].append(time.perf_counter() - start)
+    return times
+
+
+def table(times: dict[str, list[float]], *, size: int, facts: dict) -> str:
+    first = statistics.median(next(iter(times.values())))
+    rounds = len(next(iter(times.values())))
+    lines = [f"Machine: {machine.describe(facts)}; {size}x{size}, batch 1, {rounds} alternating rounds.",
+             "", "| SavedModel | precision | median ms | ratio to the first |", "|---|---|---|---|"]
+    for folder, seconds in times.items():
+        precision = formats.read_metadata(folder).get("precision", "float32")
+        median = statistics.median(seconds)
+        lines.append(f"| `{folder}` | {precision} | {1000 * median:.1f} | {median / first:.2f}x |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", help="SavedModel folders, folders of versions or export folders")
+    parser.add_argument("--rounds", type=int, default=9, help="alternating timed calls per model (default 9)")
+    parser.add_argument("--size", type=int, default=256,
+                        help="image side when the first model has no tfpix2pix.json (default 256)")
+    args = parser.parse_args(argv)
+    folders = saved_models(args.paths)
+    size = formats.read_metadata(folders[0]).get("image_size", args.size)
+    print(table(measure(folders, size=size, rounds=args.rounds), size=size, facts=machine.cpu_facts()))
+
+
+if __name__ == "__main__":
+    main()

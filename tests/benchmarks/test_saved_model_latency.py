@@ -1,0 +1,30 @@
+"""The SavedModel latency script finds an export's two SavedModels and times both (timings never asserted)."""
+
+import importlib.util
+
+from tests.paths import REPO
+from tfpix2pix import config as config_lib
+from tfpix2pix.export import savedmodel
+from tfpix2pix.models import precision
+from tfpix2pix.models.generator import build_generator
+
+_spec = importlib.util.spec_from_file_location("saved_model_latency", REPO / "benchmarks" / "saved_model_latency.py")
+saved_model_latency = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(saved_model_latency)
+
+
+def test_an_export_folder_is_timed_as_its_float32_and_bf16_saved_models(tmp_path, capsys):
+    config = config_lib.preset("tiny")
+    generator = build_generator(**config_lib.generator_arguments(config))
+    for folder, model, facts in (("saved_model", generator, {"image_size": 32}),
+                                 ("saved_model_bf16", precision.rebuilt(generator, config, "bfloat16"),
+                                  {"image_size": 32, "precision": "bfloat16"})):
+        savedmodel.save(model, str(tmp_path / "export" / folder / "7"), multiple=32, metadata=facts,
+                        warmup_image_size=32)
+    saved_model_latency.main([str(tmp_path / "export"), "--rounds", "2"])
+    printed = capsys.readouterr().out
+    assert "32x32, batch 1, 2 alternating rounds" in printed
+    rows = [line for line in printed.splitlines() if line.startswith("| `")]
+    assert len(rows) == 2
+    assert "saved_model/7` | float32 |" in rows[0] and rows[0].endswith("| 1.00x |")
+    assert "saved_model_bf16/7` | bfloat16 |" in rows[1]
