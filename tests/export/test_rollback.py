@@ -40,19 +40,20 @@ def test_a_finished_export_keeps_its_writes_and_drops_the_backups(tmp_path):
 
 
 @pytest.mark.slow  # a real export process stopped by SIGTERM
-def test_sigterm_during_export_rolls_back_and_says_so(exported, tmp_path):
+@pytest.mark.parametrize("flags,last_folder", [((), "saved_model"), (("--bf16", "--no-onnx"), "saved_model_bf16")])
+def test_sigterm_during_export_rolls_back_and_says_so(exported, tmp_path, flags, last_folder):
     out = tmp_path / "export"
     out.mkdir()
     earlier = {"README.md": b"an earlier export's README\n", "export.json": b"{}\n"}
     for name, contents in earlier.items():
         (out / name).write_bytes(contents)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tfpix2pix", "export", "--workdir", exported.workdir, "--out", str(out)],
+        [sys.executable, "-m", "tfpix2pix", "export", "--workdir", exported.workdir, "--out", str(out), *flags],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     version = out / "saved_model" / "40"
     deadline = time.monotonic() + 240
-    while not version.is_dir():  # the SavedModel is in place; the Keras file and TFLite files come next
+    while not (out / last_folder / "40").is_dir():  # the SavedModel(s) in place; Keras and TFLite files come next
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.005)
     process.send_signal(signal.SIGTERM)

@@ -202,10 +202,11 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
     if options.onnx:
         planned += [onnx_path(out, name), formats.sidecar_path(onnx_path(out, name))]
     with rollback.Rollback(out) as changes, rollback.signals_raise():
-        for path in [version_dir, bf16_dir, *planned]:
-            if path is not None:
-                changes.record_folders(os.path.dirname(path))
-                changes.record(path)
+        for saved_model in filter(None, (version_dir, bf16_dir)):
+            changes.record_folders(os.path.dirname(saved_model))
+            changes.record(saved_model)
+        for path in planned:
+            changes.record(path)
         log(f"exporting step {step} of {workdir} to {out} (model name {name}); parity on {len(evaluation)} "
             f"{evaluation_source} images")
         savedmodel.save(
@@ -234,8 +235,8 @@ def export(workdir: str, out: str, options: ExportOptions = ExportOptions(), *, 
 
         files.write_bytes(os.path.join(out, "models.config"), models_config(name, bfloat16=bool(bf16_dir)))
         result = ExportResult(
-            name=name, version=step, out=out, saved_model=version_dir, saved_model_bf16=bf16_dir, image_size=image_size, multiple=multiple,
-            max_side=options.max_side, stochastic=options.stochastic,
+            name=name, version=step, out=out, saved_model=version_dir, saved_model_bf16=bf16_dir, image_size=image_size,
+            multiple=multiple, max_side=options.max_side, stochastic=options.stochastic,
             evaluation_images=f"{len(evaluation)} {evaluation_source} images", formats=tuple(rows),
         )
         files.write_bytes(os.path.join(out, "export.json"), json.dumps(result.to_dict(), indent=2) + "\n")
