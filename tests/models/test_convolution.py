@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpix2pix.models.convolution import ForwardGradientConv2D, MatmulGradientConv2DTranspose, with_keras_layers
+from tfpix2pix.models.convolution import (
+    ForwardGradientConv2D, MatmulGradientConv2D, MatmulGradientConv2DTranspose, with_keras_layers,
+)
 from tfpix2pix.models.discriminator import build_patchgan_discriminator
 from tfpix2pix.models.generator import build_unet_generator
 
@@ -17,30 +19,8 @@ def gradients(model, inputs, weights):
     return tape.gradient(loss, [*inputs, *model.trainable_variables])
 
 
-@pytest.mark.parametrize("filters,kernel,use_bias", [(1, 4, True), (5, 4, False), (3, 1, True), (2, 3, True)])
-def test_gradients_equal_conv2d(filters, kernel, use_bias):
-    rng = np.random.default_rng(0)
-    ours = ForwardGradientConv2D(filters, kernel, use_bias=use_bias)
-    theirs = keras.layers.Conv2D(filters, kernel, use_bias=use_bias)
-    x = rng.normal(size=(2, 9, 11, 6)).astype(np.float32)  # batch 2, not square
-    ours.build(x.shape)
-    theirs.build(x.shape)
-    theirs.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in theirs.get_weights()])
-    ours.set_weights(theirs.get_weights())
-    np.testing.assert_allclose(ours(x).numpy(), theirs(x).numpy(), atol=1e-5)
-    weights = tf.constant(rng.normal(size=theirs.compute_output_shape(x.shape)).astype(np.float32))
-    for a, b in zip(gradients(ours, [x], weights), gradients(theirs, [x], weights), strict=True):
-        assert a.shape == b.shape
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize("shape,filters,use_bias", [((2, 3, 5, 6), 4, True), ((1, 1, 1, 8), 3, False),
-                                                    ((1, 4, 4, 16), 1, True)])
-def test_transposed_gradients_equal_conv2d_transpose(shape, filters, use_bias):
-    rng = np.random.default_rng(2)
-    options = dict(strides=2, padding="same", use_bias=use_bias)
-    ours = MatmulGradientConv2DTranspose(filters, 4, **options)
-    theirs = keras.layers.Conv2DTranspose(filters, 4, **options)
+def assert_same_outputs_and_gradients(ours, theirs, shape, rng):
+    """`ours` and the Keras layer `theirs`, given `theirs`' random weights, agree on outputs and all gradients."""
     ours.build(shape)
     theirs.build(shape)
     theirs.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in theirs.get_weights()])
@@ -53,9 +33,37 @@ def test_transposed_gradients_equal_conv2d_transpose(shape, filters, use_bias):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
 
 
-def test_unet_innermost_transposed_layers_use_it_and_train_like_keras_layers():
-    """At 64x64 the decoder's inputs are 1x1 (up5) to 16x16 (up1): up5 to up2 have at most 8x8."""
+@pytest.mark.parametrize("filters,kernel,use_bias", [(1, 4, True), (5, 4, False), (3, 1, True), (2, 3, True)])
+def test_gradients_equal_conv2d(filters, kernel, use_bias):
+    assert_same_outputs_and_gradients(ForwardGradientConv2D(filters, kernel, use_bias=use_bias),
+                                      keras.layers.Conv2D(filters, kernel, use_bias=use_bias),
+                                      (2, 9, 11, 6), np.random.default_rng(0))  # batch 2, not square
+
+
+@pytest.mark.parametrize("shape,filters,use_bias", [((2, 3, 5, 6), 4, True), ((1, 1, 1, 8), 3, False),
+                                                    ((1, 4, 4, 16), 1, True)])
+def test_transposed_gradients_equal_conv2d_transpose(shape, filters, use_bias):
+    options = dict(strides=2, padding="same", use_bias=use_bias)
+    assert_same_outputs_and_gradients(MatmulGradientConv2DTranspose(filters, 4, **options),
+                                      keras.layers.Conv2DTranspose(filters, 4, **options), shape,
+                                      np.random.default_rng(2))
+
+
+@pytest.mark.parametrize("shape,filters,use_bias", [((2, 6, 10, 3), 5, True), ((1, 2, 2, 8), 3, False),
+                                                    ((2, 7, 5, 4), 2, True), ((1, 1, 1, 6), 4, False)])
+def test_encoder_gradients_equal_conv2d(shape, filters, use_bias):
+    """Even sides as in the U-Net, and odd ones ('same' then pads two pixels after, one before)."""
+    options = dict(strides=2, padding="same", use_bias=use_bias)
+    assert_same_outputs_and_gradients(MatmulGradientConv2D(filters, 4, **options),
+                                      keras.layers.Conv2D(filters, 4, **options), shape, np.random.default_rng(5))
+
+
+def test_unet_small_layers_use_them_and_train_like_keras_layers():
+    """At 64x64 the encoder's inputs are 64x64 (down0) to 2x2 (down5): down1 to down5 have at most 32x32;
+    the decoder's are 1x1 (up5) to 16x16 (up1): up5 to up2 have at most 8x8."""
     model = build_unet_generator(image_size=64, base_filters=4, dropout=0.0)
+    assert [layer.name for layer in model.layers if isinstance(layer, MatmulGradientConv2D)] == [
+        "down1_conv", "down2_conv", "down3_conv", "down4_conv", "down5_conv"]
     assert [layer.name for layer in model.layers if isinstance(layer, MatmulGradientConv2DTranspose)] == [
         "up5_deconv", "up4_deconv", "up3_deconv", "up2_deconv"]
     plain = with_keras_layers(model)
@@ -94,10 +102,13 @@ def test_checkpoints_of_keras_layers_restore_into_them(tmp_path, build):
         np.testing.assert_array_equal(a, b)
 
 
-def test_runs_under_mixed_bfloat16():
+@pytest.mark.parametrize("build", [lambda: ForwardGradientConv2D(1, 4),
+                                   lambda: MatmulGradientConv2D(1, 4, strides=2, padding="same"),
+                                   lambda: MatmulGradientConv2DTranspose(1, 4, strides=2, padding="same")])
+def test_runs_under_mixed_bfloat16(build):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        layer = ForwardGradientConv2D(1, 4)
+        layer = build()
         x = tf.random.uniform((1, 8, 8, 4))
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -107,7 +118,7 @@ def test_runs_under_mixed_bfloat16():
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert y.dtype == tf.bfloat16
-    assert kernel_gradient.dtype == tf.float32 and kernel_gradient.shape == (4, 4, 4, 1)
+    assert kernel_gradient.dtype == tf.float32 and kernel_gradient.shape == layer.kernel.shape
     assert input_gradient.shape == x.shape
 
 
@@ -118,9 +129,10 @@ def test_refuses_what_it_does_not_compute(options):
 
 
 @pytest.mark.parametrize("options", [{"kernel_size": 3}, {"strides": 1}, {"padding": "valid"}])
-def test_transposed_refuses_what_it_does_not_compute(options):
+@pytest.mark.parametrize("kind", [MatmulGradientConv2DTranspose, MatmulGradientConv2D])
+def test_matmul_layers_refuse_what_they_do_not_compute(kind, options):
     with pytest.raises(ValueError, match="4x4 kernels, stride 2, 'same'"):
-        MatmulGradientConv2DTranspose(**{"filters": 1, "kernel_size": 4, "strides": 2, "padding": "same", **options})
+        kind(**{"filters": 1, "kernel_size": 4, "strides": 2, "padding": "same", **options})
 
 
 def test_with_keras_layers_undoes_them_and_keeps_outputs():
@@ -128,7 +140,8 @@ def test_with_keras_layers_undoes_them_and_keeps_outputs():
     images = tf.constant(rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32))
     for model, inputs in ((build_unet_generator(image_size=32, base_filters=4), images),
                           (build_patchgan_discriminator(base_filters=4), [images, images])):
-        ours = {type(layer) for layer in model.layers} & {ForwardGradientConv2D, MatmulGradientConv2DTranspose}
+        ours = {type(layer) for layer in model.layers} & {ForwardGradientConv2D, MatmulGradientConv2D,
+                                                          MatmulGradientConv2DTranspose}
         assert ours, model.name
         copy = with_keras_layers(model)
         assert not {type(layer) for layer in copy.layers} & ours

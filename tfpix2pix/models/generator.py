@@ -2,13 +2,16 @@
 
 import keras
 
-from tfpix2pix.models.convolution import MatmulGradientConv2DTranspose
+from tfpix2pix.models.convolution import MatmulGradientConv2D, MatmulGradientConv2DTranspose
 from tfpix2pix.models.layers import conv_initializer, normalization, ReflectionPadding2D
 
 INNERMOST_DROPOUT_BLOCKS = 3  # CD512 - CD1024 - CD1024: dropout in the three innermost decoder blocks.
 # Decoder layers whose input at the training size is at most this side take the matmul kernel
 # gradient (up7 to up4 at 256x256: 1x1 to 8x8 inputs, where it measured 1.3-2x faster).
 MATMUL_GRADIENT_MAX_SIDE = 8
+# Encoder layers whose input at the training size is at most this side take matmul gradients
+# (down3 to down7 at 256x256: 32x32 to 2x2 inputs, where they measured 1.5-4x faster).
+ENCODER_MATMUL_GRADIENT_MAX_SIDE = 32
 
 
 def num_downsamplings(image_size: int) -> int:
@@ -30,7 +33,8 @@ def dropout_seed_states(model: keras.Model) -> list:
 
 
 def downsample(
-    x, filters: int, *, norm: str, use_bias: bool, activate: bool = True, synchronized: bool = False, name: str
+    x, filters: int, *, norm: str, use_bias: bool, activate: bool = True, synchronized: bool = False,
+    matmul_gradient: bool = False, name: str,
 ):
     """Encoder block: LeakyReLU(0.2) -> 4x4 stride-2 conv -> norm (authors' pre-activation layout).
 
@@ -39,10 +43,13 @@ def downsample(
     (appendix 6.1.1 and the errata: normalizing a 1x1 bottleneck at batch 1 zeroes it).
     As in the authors' code, encoder convs carry no bias unless the whole model is unnormalized,
     which gives the paper's 54,413,955 parameters for the 256x256 U-Net.
+    `matmul_gradient` computes the convolution's gradients as matmuls, faster on CPU for small
+    inputs with many channels (models/convolution.py); the layer is the same.
     """
     if activate:
         x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_lrelu")(x)
-    x = keras.layers.Conv2D(
+    kind = MatmulGradientConv2D if matmul_gradient else keras.layers.Conv2D
+    x = kind(
         filters, 4, strides=2, padding="same", use_bias=use_bias,
         kernel_initializer=conv_initializer(), name=f"{name}_conv",
     )(x)
@@ -113,7 +120,8 @@ def build_unet_generator(
         # 3 -> (16, 16, 512), 4..6 -> (8|4|2, 512), bottleneck 7 -> (batch, 1, 1, 512).
         x = downsample(
             x, filters, norm="none" if outermost or innermost else norm,
-            use_bias=norm == "none", activate=not outermost, synchronized=synchronized, name=f"down{level}",
+            use_bias=norm == "none", activate=not outermost, synchronized=synchronized,
+            matmul_gradient=image_size >> level <= ENCODER_MATMUL_GRADIENT_MAX_SIDE, name=f"down{level}",
         )
         skips.append(x)
     for level in reversed(range(1, depth)):
