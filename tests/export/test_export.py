@@ -25,6 +25,7 @@ from tfpix2pix.data import pipeline
 from tfpix2pix.errors import UsageError
 from tfpix2pix.export import export, savedmodel
 from tfpix2pix.inference import formats, runners, translation
+from tfpix2pix.models import deconvolution
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -38,9 +39,14 @@ def jpeg(pixels: np.ndarray) -> bytes:
 
 
 def keras_png(generator, contents: bytes) -> np.ndarray:
-    """What serving_default should return for `contents`, computed with Keras and translation.translate."""
+    """What serving_default should return for `contents`, computed with Keras and translation.translate.
+
+    With the generator the SavedModel serves: the decoder in phase form, whose outputs are within
+    2e-7 of the training layout's (tested through `translate`), which can flip a pixel's rounding.
+    """
     image = pipeline.to_float(pipeline.decode(contents))[tf.newaxis]
-    return pipeline.to_uint8(translation.translate(generator, image, multiple=32))[0].numpy()
+    served = deconvolution.with_phase_deconvolutions(generator)
+    return pipeline.to_uint8(translation.translate(served, image, multiple=32))[0].numpy()
 
 
 def serve(loaded, images: list[bytes]) -> list[np.ndarray]:
@@ -128,7 +134,12 @@ def test_serving_default_decodes_pads_and_crops_in_the_graph(loaded, generator):
     outputs = serve(loaded, requests)
     assert [output.shape for output in outputs] == [(56, 40, 3), (32, 32, 3), (13, 100, 3)]
     for output, contents in zip(outputs, requests):
-        np.testing.assert_array_equal(output, keras_png(generator, contents))
+        # The graph runs the convolutions at shapes unknown until a request comes, Keras at known
+        # ones: their float outputs differ in the last bits, which can move a value lying on a
+        # rounding boundary by one level (1 of 6720 values here). Anything else is a real difference.
+        expected = keras_png(generator, contents)
+        difference = np.abs(output.astype(np.int16) - expected)
+        assert difference.max() <= 1 and np.count_nonzero(difference) <= max(1, difference.size // 1000)
 
 
 def test_serving_is_deterministic_and_each_image_independent(loaded, val_images):

@@ -61,6 +61,7 @@ def test_encoder_gradients_equal_conv2d(shape, filters, use_bias):
 def test_unet_small_layers_use_them_and_train_like_keras_layers():
     """At 64x64 the encoder's inputs are 64x64 (down0) to 2x2 (down5): down1 to down5 have at most 32x32;
     the decoder's are 1x1 (up5) to 16x16 (up1): up5 to up2 have at most 8x8."""
+    keras.utils.set_random_seed(0)  # the same weights whichever tests ran before
     model = build_unet_generator(image_size=64, base_filters=4, dropout=0.0)
     assert [layer.name for layer in model.layers if isinstance(layer, MatmulGradientConv2D)] == [
         "down1_conv", "down2_conv", "down3_conv", "down4_conv", "down5_conv"]
@@ -73,7 +74,10 @@ def test_unet_small_layers_use_them_and_train_like_keras_layers():
     ours, theirs = gradients(model, [images], weights), gradients(plain, [images], weights)
     assert len(ours) == 1 + len(model.trainable_variables)
     for a, b in zip(ours, theirs, strict=True):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+        # Through 20 layers float32's summation order shows at about 1e-6 of a gradient's largest
+        # entry (up to 120 here): the absolute bound scales with it, never below 1e-5.
+        scale = float(np.max(np.abs(b.numpy())))
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=max(1e-5, 1e-6 * scale))
 
 
 def test_patchgan_stride_1_layers_use_it_and_its_gradients_equal_keras_layers():

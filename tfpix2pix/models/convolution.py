@@ -151,7 +151,11 @@ def _matmul_gradient_convolution(inputs, kernel):
             windows = tf.image.extract_patches(
                 padded, sizes=[1, 4, 4, 1], strides=[1, 2, 2, 1], rates=[1, 1, 1, 1], padding="VALID"
             )  # (batch, H/2, W/2, 16 * in), in the kernel's (row, column, in) order
-            kernel_gradient = tf.matmul(tf.reshape(windows, [-1, 16 * channels]), flat_gradient, transpose_a=True)
+            # One matmul per image, then their sum: the order a mirrored strategy's all-reduce adds
+            # its replicas' gradients in, so that one device and two replicas agree to the last bit.
+            kernel_gradient = tf.reduce_sum(tf.matmul(
+                tf.reshape(windows, tf.stack([batch, -1, 16 * channels])),
+                tf.reshape(output_gradient, tf.stack([batch, -1, filters])), transpose_a=True), axis=0)
             return input_gradient, tf.reshape(kernel_gradient, kernel.shape)
 
         return outputs, gradient
@@ -176,6 +180,11 @@ class MatmulGradientConv2D(keras.layers.Conv2D):
 
 _KERAS_LAYERS = {ForwardGradientConv2D: keras.layers.Conv2D, MatmulGradientConv2D: keras.layers.Conv2D,
                  MatmulGradientConv2DTranspose: keras.layers.Conv2DTranspose}
+
+
+def has_training_kernels(layer) -> bool:
+    """Whether `layer` is one of this module's: Keras' layer with custom gradients, which inference does not need."""
+    return type(layer) in _KERAS_LAYERS
 
 
 def keras_layer(layer) -> keras.layers.Layer:

@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfpix2pix.models import convolution
+
 
 class PhaseDeconvolution(keras.layers.Layer):
     """A 4x4 stride-2 'same' Conv2DTranspose computed as one 2x2 convolution and a pixel shuffle.
@@ -76,13 +78,23 @@ def is_phase_decomposable(layer) -> bool:
 def with_phase_deconvolutions(generator: keras.Model) -> keras.Model:
     """An inference copy of the generator with its 4x4 stride-2 transposed convolutions in phase form.
 
-    Every other layer (convolutions, norms, dropout and its seed state) is shared with `generator`;
-    the phase kernels are copies taken now, so later training of `generator` does not reach them.
+    The encoder's convolutions with training kernels (models/convolution.py) become Keras' own
+    `Conv2D`: the same forward op, without a custom gradient in the graph (which a SavedModel would
+    store, and which keeps TensorFlow from fusing the convolution with its neighbours). Every other
+    layer (norms, dropout and its seed state) is shared with `generator`; the phase kernels and
+    the encoder's kernels are copies taken now, so later training of `generator` does not reach them.
     """
-    if not any(is_phase_decomposable(layer) for layer in generator.layers):
+    if not any(is_phase_decomposable(layer) or convolution.has_training_kernels(layer) for layer in generator.layers):
         return generator
 
     def call(layer, *args, **kwargs):
-        return PhaseDeconvolution(layer)(*args) if is_phase_decomposable(layer) else layer(*args, **kwargs)
+        if is_phase_decomposable(layer):
+            return PhaseDeconvolution(layer)(*args)
+        if convolution.has_training_kernels(layer):
+            twin = convolution.keras_layer(layer)
+            outputs = twin(*args)
+            twin.set_weights(layer.get_weights())
+            return outputs
+        return layer(*args, **kwargs)
 
     return keras.models.clone_model(generator, clone_function=lambda layer: layer, call_function=call)
