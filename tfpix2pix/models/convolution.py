@@ -17,7 +17,7 @@ one matmul is 1.3-2x faster: the 4x4 windows of the padded output gradient, side
 channels, transposed, times the input.
 
 The U-Net encoder's 4x4 stride-2 convolutions on 32x32 and smaller inputs (down3 to down7 at
-256x256) are 1.5-4x faster with both gradients as matmuls: the kernel gradient is the input's 4x4
+256x256) are 1.3-2.9x faster with both gradients as matmuls: the kernel gradient is the input's 4x4
 windows, transposed, times the output gradient; the input gradient is the output gradient times
 the kernel, one row of 16 taps per output position, folded back onto the input. The fold uses
 space-to-depth: tap (ky, kx) = (2by + dy, 2bx + dx) of output (oy, ox) lands on padded input pixel

@@ -78,13 +78,13 @@ def is_phase_decomposable(layer) -> bool:
 def with_phase_deconvolutions(generator: keras.Model) -> keras.Model:
     """An inference copy of the generator with its 4x4 stride-2 transposed convolutions in phase form.
 
-    The encoder's convolutions with training kernels (models/convolution.py) become Keras' own
-    `Conv2D`: the same forward op, without a custom gradient in the graph (which a SavedModel would
-    store, and which keeps TensorFlow from fusing the convolution with its neighbours). Every other
+    The convolutions with training kernels (models/convolution.py) become Keras' own layers: the
+    same forward op, without a custom gradient in the graph, which a SavedModel would store. Every other
     layer (norms, dropout and its seed state) is shared with `generator`; the phase kernels and
     the encoder's kernels are copies taken now, so later training of `generator` does not reach them.
     """
-    if not any(is_phase_decomposable(layer) or convolution.has_training_kernels(layer) for layer in generator.layers):
+    if not any(is_phase_decomposable(layer) or convolution.has_training_kernels(layer)
+               for layer in generator.layers):
         return generator
 
     def call(layer, *args, **kwargs):
