@@ -75,6 +75,12 @@ class ForwardGradientConv2D(keras.layers.Conv2D):
         return _forward_gradient_convolution(inputs, tf.cast(kernel, inputs.dtype))
 
 
+def _windows(padded):
+    """The 4x4 windows of `padded` at stride 2, side by side on channels in a kernel's (row, column, channel) order."""
+    return tf.image.extract_patches(padded, sizes=[1, 4, 4, 1], strides=[1, 2, 2, 1], rates=[1, 1, 1, 1],
+                                    padding="VALID")
+
+
 def _matmul_gradient_transposed_convolution(inputs, kernel):
     """A 4x4 stride-2 'same' `tf.nn.conv2d_transpose` whose kernel gradient is one matmul."""
 
@@ -89,9 +95,7 @@ def _matmul_gradient_transposed_convolution(inputs, kernel):
             input_gradient = tf.nn.conv2d(output_gradient, kernel, strides=2, padding="SAME")
             # The convolution this transposes pads its (2H, 2W) input by one on each side ('same').
             padded = tf.pad(output_gradient, [[0, 0], [1, 1], [1, 1], [0, 0]])
-            windows = tf.image.extract_patches(
-                padded, sizes=[1, 4, 4, 1], strides=[1, 2, 2, 1], rates=[1, 1, 1, 1], padding="VALID"
-            )  # (batch, H, W, 16 * out), in the kernel's (row, column, out) order
+            windows = _windows(padded)  # (batch, H, W, 16 * out)
             kernel_gradient = tf.matmul(
                 tf.reshape(windows, [-1, 16 * kernel.shape[2]]), tf.reshape(inputs, [-1, kernel.shape[3]]),
                 transpose_a=True,
@@ -148,9 +152,7 @@ def _matmul_gradient_convolution(inputs, kernel):
             input_gradient = padded_gradient[:, 1:1 + rows[0], 1:1 + rows[1], :]
             after = 2 * tf.stack([height, width]) + 1 - rows
             padded = tf.pad(inputs, [[0, 0], [1, after[0]], [1, after[1]], [0, 0]])
-            windows = tf.image.extract_patches(
-                padded, sizes=[1, 4, 4, 1], strides=[1, 2, 2, 1], rates=[1, 1, 1, 1], padding="VALID"
-            )  # (batch, H/2, W/2, 16 * in), in the kernel's (row, column, in) order
+            windows = _windows(padded)  # (batch, H/2, W/2, 16 * in)
             # One matmul per image, then their sum: the order a mirrored strategy's all-reduce adds
             # its replicas' gradients in, so that one device and two replicas agree to the last bit.
             kernel_gradient = tf.reduce_sum(tf.matmul(
