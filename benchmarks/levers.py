@@ -6,7 +6,8 @@ and reported as the ratio of medians (> 1 means the lever is faster):
 - `merge-d`: the discriminator step's two passes (real pairs, generated pairs) as one batch of 2
   (`Trainer(merge_discriminator_passes=True)`), in one process;
 - `threads`: TensorFlow's intra-op / inter-op thread pools, one subprocess per setting;
-- `onednn`: TensorFlow's oneDNN kernels off (`TF_ENABLE_ONEDNN_OPTS=0`), one subprocess per setting;
+- `onednn`: TensorFlow's oneDNN kernels on and off (`TF_ENABLE_ONEDNN_OPTS=1`, `=0`) against TensorFlow's
+  default for this CPU, one subprocess per setting;
 - `norm`: the project's `InstanceNormalization` against `keras.layers.GroupNormalization(groups=-1)`
   (the same function), forward + backward of one layer on a 128x128x128 activation;
 - `pipeline`: the `tf.data` input pipeline with a private thread pool, against the default;
@@ -98,9 +99,16 @@ def threads(args) -> dict:
 
 
 def onednn(args) -> dict:
+    # TensorFlow's default depends on the CPU (on only with AVX512_VNNI, AVX512_BF16, AMX and the
+    # like), so the default row says which this CPU gets.
+    script = "import tensorflow; from tfpix2pix import machine; print(machine.onednn_enabled())"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                            env={key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"})
+    default = "on" if result.stdout.strip().splitlines()[-1] == "True" else "off"
     return subprocess_settings(args, {
-        "oneDNN on (default)": ("0,0", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
-        "oneDNN off": ("0,0", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+        f"TensorFlow's default (oneDNN {default} on this CPU)": ("0,0", {}),
+        "oneDNN on (`TF_ENABLE_ONEDNN_OPTS=1`)": ("0,0", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+        "oneDNN off (`TF_ENABLE_ONEDNN_OPTS=0`)": ("0,0", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
     })
 
 

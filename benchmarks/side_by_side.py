@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": args.size, "rounds": args.rounds, "quick": args.quick, "bf16": args.bf16, **machine.cpu_facts(),
         "busy": load[0] >= BUSY_LOAD,
         "load_before": load_before, "load_after": " / ".join(f"{value:.1f}" for value in os.getloadavg()),
+        "onednn": ours[0]["machine"].get("onednn"),
         "tensorflow": ours[0]["machine"]["tensorflow"], "keras": ours[0]["machine"]["keras"], "torch": torch,
         "torch_threads": reference[0].get("threads") if reference else None,
         "commit": commit.stdout.strip() or "unknown commit",

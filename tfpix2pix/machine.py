@@ -2,6 +2,9 @@
 
 Training speed differs 3-4x between the CPUs this runs on, and bfloat16 is fast on some and slow
 on others, so every benchmark figure carries these facts (`bench --json`, docs/PERFORMANCE.md).
+So does whether TensorFlow runs its oneDNN kernels: it turns them on by itself only on CPUs with
+the newer neural-network instructions (AVX512_VNNI, AVX512_BF16, AMX and the like), and on an
+AVX2-only CPU its convolutions are Eigen's unless `TF_ENABLE_ONEDNN_OPTS=1` says otherwise.
 """
 
 from __future__ import annotations
@@ -44,6 +47,22 @@ def has_native_bfloat16(facts: dict) -> bool:
     return bool(bfloat16_flags(facts))
 
 
+def onednn_enabled() -> bool | None:
+    """Whether this process's TensorFlow runs its oneDNN kernels (None where TensorFlow cannot say).
+
+    TensorFlow decides once, at import, from the CPU and `TF_ENABLE_ONEDNN_OPTS`; bfloat16 is fast
+    only with them (docs/PERFORMANCE.md).
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def describe(facts: dict) -> str:
-    """One line for a table's heading: `AMD EPYC, 2 CPUs, AVX2 FMA`."""
-    return f"{facts['cpu']}, {facts['cpus']} CPUs, {' '.join(facts['flags']) or 'no AVX2'}"
+    """One line for a table's heading: `AMD EPYC, 2 CPUs, AVX2 FMA` (then `, oneDNN off` where the facts say)."""
+    line = f"{facts['cpu']}, {facts['cpus']} CPUs, {' '.join(facts['flags']) or 'no AVX2'}"
+    if facts.get("onednn") is not None:
+        line += f", TensorFlow's oneDNN kernels {'on' if facts['onednn'] else 'off'}"
+    return line

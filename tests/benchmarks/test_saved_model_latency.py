@@ -3,7 +3,7 @@
 import importlib.util
 
 from tests.paths import REPO
-from tfpix2pix import config as config_lib
+from tfpix2pix import config as config_lib, machine
 from tfpix2pix.export import savedmodel
 from tfpix2pix.models import precision
 from tfpix2pix.models.generator import build_generator
@@ -24,6 +24,7 @@ def test_an_export_folder_is_timed_as_its_float32_and_bf16_saved_models(tmp_path
     saved_model_latency.main([str(tmp_path / "export"), "--rounds", "2"])
     printed = capsys.readouterr().out
     assert "32x32, batch 1, 2 alternating rounds" in printed
+    assert f"oneDNN kernels {'on' if machine.onednn_enabled() else 'off'};" in printed
     rows = [line for line in printed.splitlines() if line.startswith("| `")]
     assert len(rows) == 2
     assert "saved_model/7` | float32 |" in rows[0] and rows[0].endswith("| 1.00x |")

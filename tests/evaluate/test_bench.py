@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tests.cli_run import run_cli
+from tfpix2pix import machine
 from tfpix2pix.export import onnx as onnx_export
 
 pytestmark = pytest.mark.slow  # the real command in a subprocess
@@ -17,7 +18,8 @@ def test_bench_quick_json_schema():
     assert {"train_img_per_s", "matmul_peak_gflops", "train", "infer_ms", "pipeline_img_per_s",
             "peak_memory_mb", "image_size", "batch_size", "precision", "jit", "machine"} <= set(results)
     assert results["image_size"] == 32 and results["quick"] is True
-    assert {"cpu", "cpus", "flags", "tensorflow", "keras"} <= set(results["machine"])
+    assert {"cpu", "cpus", "flags", "onednn", "tensorflow", "keras"} <= set(results["machine"])
+    assert results["machine"]["onednn"] == machine.onednn_enabled()
     for norm in ("instance", "batch"):
         measured = results["train"][norm]
         assert {"img_per_s", "step_ms", "step_gflop", "achieved_gflops", "share_of_peak"} <= set(measured)

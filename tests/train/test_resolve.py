@@ -98,6 +98,13 @@ def test_auto_precision_is_bfloat16_only_where_a_cpu_with_native_bfloat16_trains
     assert picked == precision and why
 
 
+def test_auto_precision_keeps_float32_where_oneDNN_is_off_even_on_a_bfloat16_cpu():
+    facts = {"cpu": "x", "cpus": 2, "flags": ["AVX2", "FMA", "AVX512F", "AVX512_BF16"]}
+    assert auto_precision(facts={**facts, "onednn": True}, gpus=0)[0] == "mixed_bfloat16"
+    picked, why = auto_precision(facts={**facts, "onednn": False}, gpus=0)
+    assert picked == "float32" and "TF_ENABLE_ONEDNN_OPTS=0" in why
+
+
 def test_auto_precision_reads_this_machine_once_per_process():
     from tfpix2pix.train import resolve
 

@@ -13,14 +13,18 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "bench", help="measure training speed, FLOP use, inference latency, pipeline speed",
         description="Measure on this machine (medians after warm-up): training images/s of the paper's models "
-        "(both norms), the train step's GFLOP and its share of the measured float32 matmul peak, generator "
-        "latency per image for Keras, SavedModel, each TFLite variant and ONNX Runtime (with the [onnx] extra), input "
-        "pipeline images/s and peak memory.",
+        "(both norms), the train step's GFLOP and its share of the measured float32 matmul peak, the step's compute "
+        "and memory floors (its FLOPs at the convolution rate measured at its own layer shapes, and the bytes it must "
+        "move at the measured memory bandwidth), generator latency per image for Keras, the SavedModel and its bf16 "
+        "variant, each TFLite variant and ONNX Runtime (with the [onnx] extra), input pipeline images/s and peak "
+        "memory. Every result names the CPU model and the flags that matter (AVX2, AVX512F, AVX512_BF16, AMX, VNNI).",
         epilog="examples:\n  tfpix2pix bench\n  tfpix2pix bench --json > bench.json\n  tfpix2pix bench --quick --json",
     )
     parser.add_argument("--image-size", type=positive_int, metavar="N", help="image side (default 256; 32 with --quick)")
     parser.add_argument("--batch-size", type=positive_int, default=1, metavar="N", help="batch size (default 1)")
-    parser.add_argument("--precision", choices=config_lib.PRECISIONS, default="float32", help="precision policy")
+    parser.add_argument("--precision", choices=config_lib.PRECISIONS, default="float32",
+                        help="precision policy of the timed train step: float32 (default), mixed_float16 (GPUs), "
+                        "mixed_bfloat16 (CPUs with AVX512_BF16 or AMX; emulated and slow elsewhere)")
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     parser.add_argument("--quick", action="store_true", help="tiny model, few repeats: a smoke test, not a measurement")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")

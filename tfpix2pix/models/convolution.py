@@ -1,9 +1,9 @@
 """Convolutions with the same arithmetic as Keras' but faster gradient kernels, for training on CPU.
 
-TensorFlow's CPU backward kernels (`Conv2DBackpropInput`, `Conv2DBackpropFilter`, oneDNN) are
-slow for a convolution with one output channel: the discriminator's 4x4 512 -> 1 logits layer
-(§3.2.2) spent about 60 ms per pass in them at 256x256 on an AVX2 CPU, against 3.5 ms for its
-forward pass (docs/PERFORMANCE.md). Both gradients of a stride-1 VALID convolution can be written
+TensorFlow's CPU backward kernels (`Conv2DBackpropInput`, `Conv2DBackpropFilter`; Eigen's on an
+AVX2 CPU, where TensorFlow leaves oneDNN off) are slow for a convolution with one output channel:
+the discriminator's 4x4 512 -> 1 logits layer (§3.2.2) spent about 60 ms per pass in them at
+256x256 on an AVX2 CPU, against 3.5 ms for its forward pass (docs/PERFORMANCE.md). Both gradients of a stride-1 VALID convolution can be written
 with fast kernels and the same arithmetic:
 
 - the input gradient is the 'full' convolution of the output gradient with the kernel flipped in

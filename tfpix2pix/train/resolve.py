@@ -42,8 +42,9 @@ AUTO_PRECISION = "auto"
 def auto_precision(*, strategy: str = "default", facts: dict | None = None, gpus: int | None = None) -> tuple[str, str]:
     """(precision, why) for this machine: mixed_bfloat16 where only a CPU with native bfloat16 trains, else float32.
 
-    bfloat16 is fast only on CPUs with AVX512_BF16 or AMX and several times slower elsewhere
-    (docs/PERFORMANCE.md); GPUs and TPUs keep float32 until bfloat16 is measured there.
+    bfloat16 is fast only on CPUs with AVX512_BF16 or AMX, and there only with TensorFlow's oneDNN
+    kernels (`facts["onednn"]`, on by default on such CPUs); it is several times slower elsewhere
+    (docs/PERFORMANCE.md). GPUs and TPUs keep float32 until bfloat16 is measured there.
     """
     if facts is None and gpus is None:
         return _this_machine(strategy)
@@ -52,6 +53,9 @@ def auto_precision(*, strategy: str = "default", facts: dict | None = None, gpus
     if strategy == "tpu" or gpus:
         return "float32", f"{'a TPU' if strategy == 'tpu' else 'a GPU'} trains: float32 until bfloat16 is measured there"
     if machine.has_native_bfloat16(facts):
+        if facts.get("onednn") is False:
+            return "float32", ("the CPU computes bfloat16 natively, but TensorFlow's oneDNN kernels are off "
+                               "(TF_ENABLE_ONEDNN_OPTS=0), and without them bfloat16 is slower than float32")
         return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(machine.bfloat16_flags(facts))})"
     return "float32", "the CPU has no native bfloat16 (neither AVX512_BF16 nor AMX), where it is slower than float32"
 
@@ -59,7 +63,7 @@ def auto_precision(*, strategy: str = "default", facts: dict | None = None, gpus
 @functools.cache
 def _this_machine(strategy: str) -> tuple[str, str]:
     """`auto_precision` for this machine, worked out once per process (resolving and the log line both ask)."""
-    return auto_precision(strategy=strategy, facts=machine.cpu_facts(),
+    return auto_precision(strategy=strategy, facts={**machine.cpu_facts(), "onednn": machine.onednn_enabled()},
                           gpus=len(tf.config.list_physical_devices("GPU")))
 
 
