@@ -38,8 +38,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfpix2pix.evaluate.timing import median_seconds
-from tfpix2pix.models.convolution import (ForwardGradientConv2D, keras_layer, MatmulGradientConv2D,
-                                          MatmulGradientConv2DTranspose, with_keras_layers)
+from tfpix2pix.models.convolution import (BlockGradientConv2D, ForwardGradientConv2D, keras_layer,
+                                          MatmulGradientConv2D, MatmulGradientConv2DTranspose, with_keras_layers)
 
 # Kernel rows (or columns) for the two taps of each output phase of a 4x4 stride-2 input gradient:
 # phase p sums the padded output gradient's rows m and m + 1 with kernel rows (p + 2, p).
@@ -227,7 +227,8 @@ def kept(rounds: int, steps: int) -> None:
     print("| layer | input | Keras layer ms | this layer ms | speed-up |\n|---|---|---|---|---|")
     for model in (ours.generator, ours.discriminator):
         layers_ = [layer for layer in model.layers
-                   if isinstance(layer, (ForwardGradientConv2D, MatmulGradientConv2D, MatmulGradientConv2DTranspose))]
+                   if isinstance(layer, (ForwardGradientConv2D, MatmulGradientConv2D, BlockGradientConv2D,
+                                         MatmulGradientConv2DTranspose))]
         zeros = [tf.zeros((1, 256, 256, 3))] * len(model.inputs)
         shapes = [x.shape for x in keras.Model(model.inputs, [layer.input for layer in layers_])(zeros)]
         for layer, shape in zip(layers_, shapes):
@@ -240,18 +241,26 @@ def kept(rounds: int, steps: int) -> None:
             a, b = (statistics.median(times[name]) * 1000 for name in ("keras", "ours"))
             print(f"| {model.name.split('_')[0]} {layer.name} | {'x'.join(map(str, shape[1:]))} | {a:.1f} | {b:.1f} "
                   f"| {a / b:.2f}x |", flush=True)
-    keras_generator = with_keras_layers(ours.generator)
-    keras_encoder = keras.models.clone_model(  # the fourth session's models: the encoder on Keras' layers
-        ours.generator, clone_function=lambda layer: keras_layer(layer) if isinstance(layer, MatmulGradientConv2D)
-        else layer.__class__.from_config(layer.get_config()))
-    keras_encoder.set_weights(ours.generator.get_weights())
-    trainers = {"Keras layers": _trainer(ours, keras_generator, with_keras_layers(ours.discriminator)),
-                "D's stride-1 layers only": _trainer(ours, keras_generator, ours.discriminator),
-                "all but the encoder's": _trainer(ours, keras_encoder, ours.discriminator),
+    generator, discriminator = ours.generator, ours.discriminator
+    fifth_discriminator = _without(discriminator, BlockGradientConv2D)
+    trainers = {"Keras layers": _trainer(ours, with_keras_layers(generator), with_keras_layers(discriminator)),
+                "D's stride-1 layers only": _trainer(ours, with_keras_layers(generator), fifth_discriminator),
+                "all but the encoder's (the fourth session's models)": _trainer(
+                    ours, _without(generator, (MatmulGradientConv2D, BlockGradientConv2D)), fifth_discriminator),
+                "all but the block kernel gradients (the fifth session's models)": _trainer(
+                    ours, _without(generator, BlockGradientConv2D), fifth_discriminator),
                 "the models' layers (default)": ours}
     runs = {name: bench.steps_function(built, image_size=256, steps=steps) for name, built in trainers.items()}
     print()
     _print_steps(alternate(runs, rounds=rounds), steps, "layers", "Keras layers")
+
+
+def _without(model, kinds):
+    """A copy of `model` with the same weights, its layers of `kinds` replaced by the Keras layers they stand for."""
+    copy = keras.models.clone_model(model, clone_function=lambda layer: keras_layer(layer) if isinstance(layer, kinds)
+                                    else layer.__class__.from_config(layer.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _print_steps(times: dict, steps: int, what: str, baseline_name: str) -> None:

@@ -54,7 +54,8 @@ def test_model_arguments_unpack_the_config_for_the_builders():
     config = config_lib.override(config_lib.preset("tiny"), ["model.generator=resnet9", "model.norm=batch"])
     assert config_lib.generator_arguments(config) == {
         "kind": "resnet9", "image_size": 32, "base_filters": 8, "norm": "batch", "dropout": 0.5, "resnet_blocks": 9}
-    assert config_lib.discriminator_arguments(config) == {"base_filters": 8, "num_layers": 3, "norm": "batch"}
+    assert config_lib.discriminator_arguments(config) == {
+        "base_filters": 8, "num_layers": 3, "norm": "batch", "image_size": 32}
 
 
 @pytest.mark.parametrize("assignment, message", [

@@ -326,7 +326,8 @@ def generator_arguments(config: Config) -> dict:
 def discriminator_arguments(config: Config) -> dict:
     """Keyword arguments of `models.discriminator.build_patchgan_discriminator` for this run."""
     model = config.model
-    return {"base_filters": model.discriminator_filters, "num_layers": model.discriminator_layers, "norm": model.norm}
+    return {"base_filters": model.discriminator_filters, "num_layers": model.discriminator_layers, "norm": model.norm,
+            "image_size": config.data.image_size}
 
 
 def save(config: Config, path: str) -> None:

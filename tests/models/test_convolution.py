@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 
 from tfpix2pix.models.convolution import (
-    ForwardGradientConv2D, MatmulGradientConv2D, MatmulGradientConv2DTranspose, with_keras_layers,
+    BlockGradientConv2D, ForwardGradientConv2D, MatmulGradientConv2D, MatmulGradientConv2DTranspose,
+    has_training_kernels, with_keras_layers,
 )
 from tfpix2pix.models.discriminator import build_patchgan_discriminator
 from tfpix2pix.models.generator import build_unet_generator
@@ -58,6 +59,39 @@ def test_encoder_gradients_equal_conv2d(shape, filters, use_bias):
                                       keras.layers.Conv2D(filters, 4, **options), shape, np.random.default_rng(5))
 
 
+@pytest.mark.parametrize("shape,padding,filters,use_bias", [
+    ((1, 16, 12, 5), "same", 7, False), ((1, 9, 7, 3), "same", 4, True),   # batch 1: the four matmuls
+    ((1, 18, 18, 6), "valid", 3, False), ((1, 11, 9, 2), "valid", 5, True),  # odd sides: the last row unread
+    ((1, 1, 1, 4), "same", 2, False),
+    ((2, 10, 10, 3), "same", 4, False), ((3, 9, 12, 2), "valid", 3, True),  # larger batches: TensorFlow's
+])
+def test_block_gradients_equal_conv2d(shape, padding, filters, use_bias):
+    options = dict(strides=2, padding=padding, use_bias=use_bias)
+    assert_same_outputs_and_gradients(BlockGradientConv2D(filters, 4, **options),
+                                      keras.layers.Conv2D(filters, 4, **options), shape, np.random.default_rng(6))
+
+
+def test_the_large_stride_2_layers_after_the_first_take_block_gradients_at_256():
+    """At 256x256, G's down1 (128x128x64 input) and D's C128 (the same, padded): not the first layers (3 and 6
+    channels), and not without a training size."""
+    keras.utils.set_random_seed(0)  # the same weights whichever tests ran before
+    generator = build_unet_generator(image_size=256, base_filters=2, dropout=0.0)
+    discriminator = build_patchgan_discriminator(base_filters=2, image_size=256)
+    block = lambda model: [layer.name for layer in model.layers if isinstance(layer, BlockGradientConv2D)]  # noqa: E731
+    assert block(generator) == ["down1_conv"] and block(discriminator) == ["c1_conv"]
+    assert not block(build_unet_generator(image_size=64, base_filters=2)) and not block(
+        build_patchgan_discriminator(base_filters=2))
+    assert not any(has_training_kernels(layer) for layer in with_keras_layers(discriminator).layers)
+    rng = np.random.default_rng(7)
+    pair = [rng.uniform(-1, 1, (1, 256, 256, 3)).astype(np.float32) for _ in range(2)]
+    weights = tf.constant(rng.normal(size=(1, 30, 30, 1)).astype(np.float32))
+    ours, theirs = gradients(discriminator, pair, weights), gradients(with_keras_layers(discriminator), pair, weights)
+    for a, b in zip(ours, theirs, strict=True):
+        # As in the U-Net's test below: summation order shows at about 1e-6 of the largest entry.
+        scale = float(np.max(np.abs(b.numpy())))
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=max(1e-5, 1e-6 * scale))
+
+
 def test_unet_small_layers_use_them_and_train_like_keras_layers():
     """At 64x64 the encoder's inputs are 64x64 (down0) to 2x2 (down5): down1 to down5 have at most 32x32;
     the decoder's are 1x1 (up5) to 16x16 (up1): up5 to up2 have at most 8x8."""
@@ -108,6 +142,7 @@ def test_checkpoints_of_keras_layers_restore_into_them(tmp_path, build):
 
 @pytest.mark.parametrize("build", [lambda: ForwardGradientConv2D(1, 4),
                                    lambda: MatmulGradientConv2D(1, 4, strides=2, padding="same"),
+                                   lambda: BlockGradientConv2D(1, 4, strides=2, padding="same"),
                                    lambda: MatmulGradientConv2DTranspose(1, 4, strides=2, padding="same")])
 def test_runs_under_mixed_bfloat16(build):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -137,6 +172,12 @@ def test_refuses_what_it_does_not_compute(options):
 def test_matmul_layers_refuse_what_they_do_not_compute(kind, options):
     with pytest.raises(ValueError, match="4x4 kernels, stride 2, 'same'"):
         kind(**{"filters": 1, "kernel_size": 4, "strides": 2, "padding": "same", **options})
+
+
+@pytest.mark.parametrize("options", [{"kernel_size": 3}, {"strides": 1}, {"data_format": "channels_first"}])
+def test_block_layer_refuses_what_it_does_not_compute(options):
+    with pytest.raises(ValueError, match="4x4 kernels, stride 2, no dilation"):
+        BlockGradientConv2D(**{"filters": 1, "kernel_size": 4, "strides": 2, **options})
 
 
 def test_with_keras_layers_undoes_them_and_keeps_outputs():

@@ -2,8 +2,12 @@
 
 import keras
 
-from tfpix2pix.models.convolution import ForwardGradientConv2D
+from tfpix2pix.models.convolution import BlockGradientConv2D, ForwardGradientConv2D
 from tfpix2pix.models.layers import conv_initializer, normalization
+
+# Stride-2 layers after the first whose input at the training size is at least this side (before
+# padding) take the four-matmul kernel gradient at batch 1 (C128 at 256x256: 1.69x alone).
+BLOCK_GRADIENT_MIN_SIDE = 128
 
 
 def build_patchgan_discriminator(
@@ -14,6 +18,7 @@ def build_patchgan_discriminator(
     num_layers: int = 3,
     norm: str = "instance",
     synchronized: bool = False,
+    image_size: int | None = None,
 ) -> keras.Model:
     """Builds a PatchGAN whose every output logit judges one patch of the (input, image) pair.
 
@@ -22,18 +27,26 @@ def build_patchgan_discriminator(
     output is (batch, 30, 30, 1).
 
     The discriminator is conditional (§3.1): it sees the input image and the real or generated
-    image concatenated on channels. Outputs are logits in float32.
+    image concatenated on channels. Outputs are logits in float32. `image_size`, the training
+    size when given, picks which layers take faster gradient kernels (models/convolution.py); the
+    model runs at any size either way.
     """
     input_image = keras.Input(shape=(None, None, input_channels), name="input_image")
     judged = keras.Input(shape=(None, None, output_channels), name="judged_image")
     x = keras.layers.Concatenate(name="pair")([input_image, judged])  # (batch, 256, 256, 6)
 
-    def conv(x, filters, kernel, strides, use_bias, name):
+    def conv(x, filters, kernel, strides, use_bias, name, side=None):
         if kernel > 1:
             x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
-        # The 4x4 stride-1 layers (C512 and the logits) are the same convolution with gradients on
-        # forward kernels: TensorFlow's backward kernels are slow there on CPU (models/convolution.py).
-        kind = ForwardGradientConv2D if kernel > 1 and strides == 1 else keras.layers.Conv2D
+        # The same convolution with faster gradients on CPU (models/convolution.py): the 4x4
+        # stride-1 layers (C512 and the logits) on forward kernels, where TensorFlow's backward
+        # kernels are slow; a stride-2 layer after the first with a large input (C128 at 256x256)
+        # with the four-matmul kernel gradient.
+        kind = keras.layers.Conv2D
+        if kernel > 1 and strides == 1:
+            kind = ForwardGradientConv2D
+        elif kernel > 1 and side is not None and side >= BLOCK_GRADIENT_MIN_SIDE:
+            kind = BlockGradientConv2D
         return kind(
             filters, kernel, strides=strides, padding="valid", use_bias=use_bias,
             kernel_initializer=conv_initializer(), name=f"{name}_conv",
@@ -55,7 +68,8 @@ def build_patchgan_discriminator(
         for index in range(1, num_layers):
             # 70x70: C128 -> (batch, 64, 64, 128), C256 -> (batch, 32, 32, 256).
             filters = base_filters * min(2**index, 8)
-            x = norm_lrelu(conv(x, filters, 4, 2, norm == "none", f"c{index}"), f"c{index}")
+            side = None if image_size is None else image_size >> index
+            x = norm_lrelu(conv(x, filters, 4, 2, norm == "none", f"c{index}", side), f"c{index}")
         # Stride 1 from here: C512 -> (batch, 31, 31, 512), logits -> (batch, 30, 30, 1).
         filters = base_filters * min(2**num_layers, 8)
         x = norm_lrelu(conv(x, filters, 4, 1, norm == "none", f"c{num_layers}"), f"c{num_layers}")

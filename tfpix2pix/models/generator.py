@@ -2,7 +2,7 @@
 
 import keras
 
-from tfpix2pix.models.convolution import MatmulGradientConv2D, MatmulGradientConv2DTranspose
+from tfpix2pix.models.convolution import BlockGradientConv2D, MatmulGradientConv2D, MatmulGradientConv2DTranspose
 from tfpix2pix.models.layers import conv_initializer, normalization, ReflectionPadding2D
 
 INNERMOST_DROPOUT_BLOCKS = 3  # CD512 - CD1024 - CD1024: dropout in the three innermost decoder blocks.
@@ -12,6 +12,10 @@ MATMUL_GRADIENT_MAX_SIDE = 8
 # Encoder layers whose input at the training size is at most this side take matmul gradients
 # (down3 to down7 at 256x256: 32x32 to 2x2 inputs, where they measured 1.3-2.9x faster; 64x64: 0.81x).
 ENCODER_MATMUL_GRADIENT_MAX_SIDE = 32
+# Encoder layers after the first whose input at the training size is at least this side take the
+# four-matmul kernel gradient at batch 1 (down1 at 256x256: 128x128x64, 1.43x alone; the first
+# layer, with 3 input channels, measured 0.82x).
+BLOCK_GRADIENT_MIN_SIDE = 128
 
 
 def num_downsamplings(image_size: int) -> int:
@@ -32,9 +36,19 @@ def dropout_seed_states(model: keras.Model) -> list:
     return [layer.seed_generator.state for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
 
 
+def encoder_convolution(level: int, image_size: int) -> type:
+    """The layer class of U-Net encoder level `level` at this training size (see the constants above)."""
+    side = image_size >> level
+    if side <= ENCODER_MATMUL_GRADIENT_MAX_SIDE:
+        return MatmulGradientConv2D
+    if level > 0 and side >= BLOCK_GRADIENT_MIN_SIDE:
+        return BlockGradientConv2D
+    return keras.layers.Conv2D
+
+
 def downsample(
     x, filters: int, *, norm: str, use_bias: bool, activate: bool = True, synchronized: bool = False,
-    matmul_gradient: bool = False, name: str,
+    convolution: type = keras.layers.Conv2D, name: str,
 ):
     """Encoder block: LeakyReLU(0.2) -> 4x4 stride-2 conv -> norm (authors' pre-activation layout).
 
@@ -43,13 +57,12 @@ def downsample(
     (appendix 6.1.1 and the errata: normalizing a 1x1 bottleneck at batch 1 zeroes it).
     As in the authors' code, encoder convs carry no bias unless the whole model is unnormalized,
     which gives the paper's 54,413,955 parameters for the 256x256 U-Net.
-    `matmul_gradient` computes the convolution's gradients as matmuls, faster on CPU for small
-    inputs with many channels (models/convolution.py); the layer is the same.
+    `convolution` is the layer class: Keras' `Conv2D` or one of models/convolution.py's, the same
+    convolution with faster gradients on CPU for some shapes.
     """
     if activate:
         x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_lrelu")(x)
-    kind = MatmulGradientConv2D if matmul_gradient else keras.layers.Conv2D
-    x = kind(
+    x = convolution(
         filters, 4, strides=2, padding="same", use_bias=use_bias,
         kernel_initializer=conv_initializer(), name=f"{name}_conv",
     )(x)
@@ -121,7 +134,7 @@ def build_unet_generator(
         x = downsample(
             x, filters, norm="none" if outermost or innermost else norm,
             use_bias=norm == "none", activate=not outermost, synchronized=synchronized,
-            matmul_gradient=image_size >> level <= ENCODER_MATMUL_GRADIENT_MAX_SIDE, name=f"down{level}",
+            convolution=encoder_convolution(level, image_size), name=f"down{level}",
         )
         skips.append(x)
     for level in reversed(range(1, depth)):
