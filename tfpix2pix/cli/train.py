@@ -51,9 +51,8 @@ def add_parser(subparsers) -> None:
                      "cluster resolver (default: $TPU_NAME, else the TPU attached to this VM)")
     run.add_argument("--precision", choices=(*config_lib.PRECISIONS, "auto"),
                      help="Keras precision policy (default: float32); auto: mixed_bfloat16 when a CPU with native "
-                          "bfloat16 (AVX512_BF16 or AMX) trains with TensorFlow's oneDNN kernels on, float32 elsewhere, "
-                          "said at the start and saved "
-                          "with the run (a resume keeps the run's)")
+                          "bfloat16 (AVX512_BF16 or AMX) trains with TensorFlow's oneDNN kernels on, float32 "
+                          "elsewhere, said at the start and saved with the run (a resume keeps the run's)")
     run.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     run.add_argument("--keep-checkpoints", type=positive_int, metavar="K", help="keep the last K checkpoints (default: 3)")
     run.add_argument("--keep-every", type=positive_int, metavar="N", help="also keep every checkpoint whose step divides by N")

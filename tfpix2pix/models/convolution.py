@@ -3,8 +3,9 @@
 TensorFlow's CPU backward kernels (`Conv2DBackpropInput`, `Conv2DBackpropFilter`; Eigen's on an
 AVX2 CPU, where TensorFlow leaves oneDNN off) are slow for a convolution with one output channel:
 the discriminator's 4x4 512 -> 1 logits layer (§3.2.2) spent about 60 ms per pass in them at
-256x256 on an AVX2 CPU, against 3.5 ms for its forward pass (docs/PERFORMANCE.md). Both gradients of a stride-1 VALID convolution can be written
-with fast kernels and the same arithmetic:
+256x256 on an AVX2 CPU, against 3.5 ms for its forward pass (docs/PERFORMANCE.md). Both
+gradients of a stride-1 VALID convolution can be written with fast kernels and the same
+arithmetic:
 
 - the input gradient is the 'full' convolution of the output gradient with the kernel flipped in
   space and with its channel axes swapped: one forward convolution;
@@ -198,8 +199,9 @@ def _block_kernel_gradient(padded, output_gradient, kernel_shape):
     batch, height, width = shape[0], shape[1], shape[2]
     blocks = tf.nn.space_to_depth(padded[:, :2 * height + 2, :2 * width + 2], 2)  # (batch, H + 1, W + 1, 4 * in)
     gradient = tf.reshape(output_gradient, tf.stack([batch, -1, filters]))
-    taps = [tf.reduce_sum(tf.matmul(tf.reshape(blocks[:, a:a + height, b:b + width], tf.stack([batch, -1, 4 * channels])),
-                                    gradient, transpose_a=True), axis=0)
+    rows = tf.stack([batch, -1, 4 * channels])
+    taps = [tf.reduce_sum(tf.matmul(tf.reshape(blocks[:, a:a + height, b:b + width], rows), gradient, transpose_a=True),
+                          axis=0)
             for a in (0, 1) for b in (0, 1)]  # each (dy, dx, in) x out
     taps = tf.reshape(tf.stack(taps), [2, 2, 2, 2, channels, filters])  # (a, b, dy, dx, in, out)
     return tf.reshape(tf.transpose(taps, [0, 2, 1, 3, 4, 5]), kernel_shape)  # ky = 2a + dy, kx = 2b + dx

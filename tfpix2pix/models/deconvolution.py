@@ -3,10 +3,10 @@
 A 4x4 stride-2 'same' transposed convolution is four 2x2 convolutions, one per output phase (even
 or odd row x even or odd column). `PhaseDeconvolution` computes them as one 2x2 convolution and a
 pixel shuffle: the same output and FLOPs, but plain convolution kernels, which both TensorFlow's
-(the SavedModel, Keras; oneDNN or Eigen) and XNNPACK (TFLite) run several times faster than their transposed-convolution
-kernels for these shapes (docs/PERFORMANCE.md). Training keeps `Conv2DTranspose` (or its subclass
-with a faster kernel gradient, models/convolution.py): there the phase form only moves the slow
-kernel into the backward pass.
+(the SavedModel, Keras; oneDNN or Eigen) and XNNPACK (TFLite) run several times faster than
+their transposed-convolution kernels for these shapes (docs/PERFORMANCE.md). Training keeps
+`Conv2DTranspose` (or its subclass with a faster kernel gradient, models/convolution.py): there
+the phase form only moves the slow kernel into the backward pass.
 """
 
 from __future__ import annotations
