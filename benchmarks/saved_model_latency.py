@@ -72,8 +72,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     folders = saved_models(args.paths)
     size = formats.read_metadata(folders[0]).get("image_size", args.size)
-    facts = {**machine.cpu_facts(), "onednn": machine.onednn_enabled()}
-    print(table(measure(folders, size=size, rounds=args.rounds), size=size, facts=facts))
+    print(table(measure(folders, size=size, rounds=args.rounds), size=size, facts=machine.this_machine()))
 
 
 if __name__ == "__main__":

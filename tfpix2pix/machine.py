@@ -60,6 +60,11 @@ def onednn_enabled() -> bool | None:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+def this_machine() -> dict:
+    """`cpu_facts()` of this machine and `onednn`, whether this process's TensorFlow runs oneDNN."""
+    return {**cpu_facts(), "onednn": onednn_enabled()}
+
+
 def describe(facts: dict) -> str:
     """One line for a table's heading: `AMD EPYC, 2 CPUs, AVX2 FMA` (then `, oneDNN off` where the facts say)."""
     line = f"{facts['cpu']}, {facts['cpus']} CPUs, {' '.join(facts['flags']) or 'no AVX2'}"

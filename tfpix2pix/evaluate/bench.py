@@ -216,8 +216,7 @@ def run(
     results["predict_memory"] = measure_predict_memory(default_generator, image_size=image_size,
                                                        side=512 if quick else 1024)
     results["peak_memory_mb"] = max(peak_memory_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    results["machine"] = {**machine.cpu_facts(), "onednn": machine.onednn_enabled(), "tensorflow": tf.__version__,
-                          "keras": keras.__version__}
+    results["machine"] = {**machine.this_machine(), "tensorflow": tf.__version__, "keras": keras.__version__}
     return results
 
 

@@ -87,6 +87,13 @@ def _windows(padded):
                                     padding="VALID")
 
 
+def _same_padded(inputs, output_gradient):
+    """`inputs` padded as a 4x4 stride-2 'same' convolution pads them: one pixel before, and after
+    whatever makes each side 2 x output + 2 (one pixel at even sides, two at odd ones)."""
+    after = 2 * tf.shape(output_gradient)[1:3] + 1 - tf.shape(inputs)[1:3]
+    return tf.pad(inputs, [[0, 0], [1, after[0]], [1, after[1]], [0, 0]])
+
+
 def _matmul_gradient_transposed_convolution(inputs, kernel):
     """A 4x4 stride-2 'same' `tf.nn.conv2d_transpose` whose kernel gradient is one matmul."""
 
@@ -156,9 +163,7 @@ def _matmul_gradient_convolution(inputs, kernel):
             # 'same' pads one pixel before (and one or two after): the input starts at padded pixel 1.
             padded_gradient = tf.nn.depth_to_space(blocks, 2)
             input_gradient = padded_gradient[:, 1:1 + rows[0], 1:1 + rows[1], :]
-            after = 2 * tf.stack([height, width]) + 1 - rows
-            padded = tf.pad(inputs, [[0, 0], [1, after[0]], [1, after[1]], [0, 0]])
-            windows = _windows(padded)  # (batch, H/2, W/2, 16 * in)
+            windows = _windows(_same_padded(inputs, output_gradient))  # (batch, H/2, W/2, 16 * in)
             # One matmul per image, then their sum: the order a mirrored strategy's all-reduce adds
             # its replicas' gradients in, so that one device and two replicas agree to the last bit.
             kernel_gradient = tf.reduce_sum(tf.matmul(
@@ -229,12 +234,7 @@ def _block_gradient_convolution(inputs, kernel, padding):
                     input=inputs, filter_sizes=tf.shape(kernel), out_backprop=output_gradient, strides=strides,
                     padding=padding,
                 )
-            padded = inputs
-            if padding == "SAME":
-                # 'same' pads one pixel before, and after whatever makes the side 2 x output + 2.
-                rows, outputs_side = tf.shape(inputs)[1:3], tf.shape(output_gradient)[1:3]
-                after = 2 * outputs_side + 1 - rows
-                padded = tf.pad(inputs, [[0, 0], [1, after[0]], [1, after[1]], [0, 0]])
+            padded = _same_padded(inputs, output_gradient) if padding == "SAME" else inputs
             return input_gradient, _block_kernel_gradient(padded, output_gradient, kernel.shape)
 
         return outputs, gradient

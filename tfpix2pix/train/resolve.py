@@ -63,7 +63,7 @@ def auto_precision(*, strategy: str = "default", facts: dict | None = None, gpus
 @functools.cache
 def _this_machine(strategy: str) -> tuple[str, str]:
     """`auto_precision` for this machine, worked out once per process (resolving and the log line both ask)."""
-    return auto_precision(strategy=strategy, facts={**machine.cpu_facts(), "onednn": machine.onednn_enabled()},
+    return auto_precision(strategy=strategy, facts=machine.this_machine(),
                           gpus=len(tf.config.list_physical_devices("GPU")))
 
 
