@@ -8,6 +8,9 @@ and reported as the ratio of medians (> 1 means the lever is faster):
 - `threads`: TensorFlow's intra-op / inter-op thread pools, one subprocess per setting;
 - `onednn`: TensorFlow's oneDNN kernels on and off (`TF_ENABLE_ONEDNN_OPTS=1`, `=0`) against TensorFlow's
   default for this CPU, one subprocess per setting;
+- `fpmath`: oneDNN's bf16 math mode for float32 convolutions and matmuls (`TF_SET_ONEDNN_FPMATH_MODE=BF16`,
+  a "fast float32" like TF32 on GPUs: float32 in and out, bfloat16 products inside) against float32's
+  strict math, one subprocess per setting; only CPUs with AVX512_BF16 or AMX and oneDNN on have it;
 - `norm`: the project's `InstanceNormalization` against `keras.layers.GroupNormalization(groups=-1)`
   (the same function), forward + backward of one layer on a 128x128x128 activation;
 - `pipeline`: the `tf.data` input pipeline with a private thread pool, against the default;
@@ -31,7 +34,7 @@ import subprocess
 import sys
 import time
 
-LEVERS = ("merge-d", "threads", "onednn", "norm", "pipeline", "batch")
+LEVERS = ("merge-d", "threads", "onednn", "fpmath", "norm", "pipeline", "batch")
 THREAD_SETTINGS = ("0,0", "2,1", "1,1", "2,2")  # intra,inter; 0 = TensorFlow's choice (the default)
 
 
@@ -109,6 +112,13 @@ def onednn(args) -> dict:
         f"TensorFlow's default (oneDNN {default} on this CPU)": ("0,0", {}),
         "oneDNN on (`TF_ENABLE_ONEDNN_OPTS=1`)": ("0,0", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
         "oneDNN off (`TF_ENABLE_ONEDNN_OPTS=0`)": ("0,0", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    })
+
+
+def fpmath(args) -> dict:
+    return subprocess_settings(args, {
+        "float32's strict math (default)": ("0,0", {}),
+        "oneDNN bf16 math (`TF_SET_ONEDNN_FPMATH_MODE=BF16`)": ("0,0", {"TF_SET_ONEDNN_FPMATH_MODE": "BF16"}),
     })
 
 
@@ -213,6 +223,7 @@ def main() -> None:
         child_step_seconds(args)
         return
     measures = {"merge-d": (merge_d, "ms/step"), "threads": (threads, "ms/step"), "onednn": (onednn, "ms/step"),
+                "fpmath": (fpmath, "ms/step"),
                 "norm": (norm, "ms/call"), "pipeline": (pipeline, "ms/image"), "batch": (batch, "ms/image")}
     print(f"levers at {args.size}x{args.size}, batch 1, instance norm, float32; {args.rounds} rounds; "
           f"load average before: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}\n", flush=True)
