@@ -105,6 +105,18 @@ def test_auto_precision_keeps_float32_where_oneDNN_is_off_even_on_a_bfloat16_cpu
     assert picked == "float32" and "TF_ENABLE_ONEDNN_OPTS=0" in why
 
 
+@pytest.mark.parametrize("image_size, base_filters, precision", [
+    (256, 64, "mixed_bfloat16"), (128, 32, "mixed_bfloat16"), (64, 64, "mixed_bfloat16"),  # the paper's; sample
+    (64, 16, "float32"), (32, 8, "float32"),  # where bfloat16 measured as fast as float32 or slower
+])
+def test_auto_precision_keeps_float32_for_models_too_small_to_gain_from_bfloat16(image_size, base_filters, precision):
+    facts = {"cpu": "x", "cpus": 2, "flags": ["AVX2", "FMA", "AVX512F", "AVX512_BF16"], "onednn": True}
+    picked, why = auto_precision(image_size=image_size, base_filters=base_filters, facts=facts, gpus=0)
+    assert picked == precision
+    if precision == "float32":
+        assert f"this model ({image_size} px, {base_filters} filters) is too small" in why
+
+
 def test_auto_precision_reads_this_machine_once_per_process():
     from tfpix2pix.train import resolve
 
@@ -113,8 +125,17 @@ def test_auto_precision_reads_this_machine_once_per_process():
     assert auto_precision() == first and resolve._this_machine.cache_info().hits == hits + 1
 
 
-def test_auto_precision_is_saved_as_its_pick_and_a_resume_keeps_the_runs_precision():
-    assert resolve_config(None, TrainRequest(preset="tiny", precision="auto")).train.precision == auto_precision()[0]
+def test_auto_precision_is_saved_as_its_pick_for_the_runs_model_and_a_resume_keeps_the_runs_precision():
+    for preset in ("tiny", "facades"):
+        config = resolve_config(None, TrainRequest(preset=preset, precision="auto"))
+        assert config.train.precision == auto_precision(
+            image_size=config.data.image_size, base_filters=config.model.base_filters)[0]
+    # The model's size after --set, and an explicit train.precision wins, as every --set does.
+    grown = resolve_config(None, TrainRequest(preset="tiny", precision="auto", assignments=(
+        "data.image_size=128", "data.load_size=143", "model.base_filters=32")))
+    assert grown.train.precision == auto_precision(image_size=128, base_filters=32)[0]
+    assert resolve_config(None, TrainRequest(preset="facades", precision="auto", assignments=(
+        "train.precision=float32",))).train.precision == "float32"
     bfloat16_run = dataclasses.replace(TINY_SAMPLE, train=dataclasses.replace(TINY_SAMPLE.train,
                                                                               precision="mixed_bfloat16"))
     for saved in (TINY_SAMPLE, bfloat16_run):

@@ -50,9 +50,11 @@ def add_parser(subparsers) -> None:
     run.add_argument("--tpu", metavar="NAME", help="with --strategy tpu: TPU name or grpc:// address for the "
                      "cluster resolver (default: $TPU_NAME, else the TPU attached to this VM)")
     run.add_argument("--precision", choices=(*config_lib.PRECISIONS, "auto"),
-                     help="Keras precision policy (default: float32); auto: mixed_bfloat16 when a CPU with native "
-                          "bfloat16 (AVX512_BF16 or AMX) trains with TensorFlow's oneDNN kernels on, float32 "
-                          "elsewhere, said at the start and saved with the run (a resume keeps the run's)")
+                     default="auto", help="Keras precision policy (default: auto, which picks mixed_bfloat16 "
+                     "when a CPU with native bfloat16 (AVX512_BF16 or AMX) and TensorFlow's oneDNN kernels on "
+                     "trains a model of at least 128 px x 32 filters, where it is faster at float32's quality, and "
+                     "float32 elsewhere, GPUs included); the pick is said at the start and saved with the run, and "
+                     "a resume keeps the run's")
     run.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     run.add_argument("--keep-checkpoints", type=positive_int, metavar="K", help="keep the last K checkpoints (default: 3)")
     run.add_argument("--keep-every", type=positive_int, metavar="N", help="also keep every checkpoint whose step divides by N")
@@ -94,9 +96,9 @@ def run_train(args) -> int:
     print(f"training in {workdir} (dataset: {config.data.dataset or config.data.data_dir or config.data.a_dir}, "
           f"{config.data.direction}, {config.data.image_size}px, batch {config.train.batch_size}, "
           f"{config.train.precision})", flush=True)
-    if args.precision == resolve.AUTO_PRECISION:
+    if args.precision == resolve.AUTO_PRECISION and not resolve.sets_precision(args.set):
         why = ("the run's own: a resume keeps its precision" if workdir_lib.has_config(workdir)
-               else resolve.auto_precision(strategy=config.train.strategy)[1])
+               else resolve.auto_precision_for(config)[1])
         print(f"precision auto: {config.train.precision} ({why})", flush=True)
     try:
         result = loop.train(config, workdir=workdir, evaluator=evaluator)

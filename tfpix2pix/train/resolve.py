@@ -37,34 +37,56 @@ RESUME_FIXED_FIELDS = (
 
 # `--precision auto`: the run's precision chosen for the machine (`auto_precision`), then saved as such.
 AUTO_PRECISION = "auto"
+# bfloat16 pays off once convolutions dominate the step: measured on an AVX512_BF16 CPU (2026-12-02,
+# docs/PERFORMANCE.md), 0.82x float32's speed at 32 px x 8 filters, 1.04x at 64 x 16, 1.30x at
+# 128 x 32, 1.58x at the paper's 256 x 64. The smallest model given bfloat16: image side x base filters.
+BFLOAT16_MIN_SIZE = 128 * 32
 
 
-def auto_precision(*, strategy: str = "default", facts: dict | None = None, gpus: int | None = None) -> tuple[str, str]:
-    """(precision, why) for this machine: mixed_bfloat16 where only a CPU with native bfloat16 trains, else float32.
+def auto_precision(*, strategy: str = "default", image_size: int = 256, base_filters: int = 64,
+                   facts: dict | None = None, gpus: int | None = None) -> tuple[str, str]:
+    """(precision, why) for a model of this size on this machine: mixed_bfloat16 where only a CPU
+    with native bfloat16 trains a model large enough to gain from it, else float32.
 
     bfloat16 is fast only on CPUs with AVX512_BF16 or AMX, and there only with TensorFlow's oneDNN
     kernels (`facts["onednn"]`, on by default on such CPUs); it is several times slower elsewhere
-    (docs/PERFORMANCE.md). GPUs and TPUs keep float32 until bfloat16 is measured there.
+    (docs/PERFORMANCE.md). On small models its casts cost more than its faster convolutions gain
+    (`BFLOAT16_MIN_SIZE`). GPUs and TPUs keep float32 until bfloat16 is measured there.
     """
     if facts is None and gpus is None:
-        return _this_machine(strategy)
+        return _this_machine(strategy, image_size, base_filters)
     facts = machine.cpu_facts() if facts is None else facts
     gpus = len(tf.config.list_physical_devices("GPU")) if gpus is None else gpus
     if strategy == "tpu" or gpus:
         return "float32", f"{'a TPU' if strategy == 'tpu' else 'a GPU'} trains: float32 until bfloat16 is measured there"
-    if machine.has_native_bfloat16(facts):
-        if facts.get("onednn") is False:
-            return "float32", ("the CPU computes bfloat16 natively, but TensorFlow's oneDNN kernels are off "
-                               "(TF_ENABLE_ONEDNN_OPTS=0), and without them bfloat16 is slower than float32")
-        return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(machine.bfloat16_flags(facts))})"
-    return "float32", "the CPU has no native bfloat16 (neither AVX512_BF16 nor AMX), where it is slower than float32"
+    if not machine.has_native_bfloat16(facts):
+        return "float32", "the CPU has no native bfloat16 (neither AVX512_BF16 nor AMX), where it is slower than float32"
+    if facts.get("onednn") is False:
+        return "float32", ("the CPU computes bfloat16 natively, but TensorFlow's oneDNN kernels are off "
+                           "(TF_ENABLE_ONEDNN_OPTS=0), and without them bfloat16 is slower than float32")
+    if image_size * base_filters < BFLOAT16_MIN_SIZE:
+        return "float32", (f"the CPU computes bfloat16 natively, but this model ({image_size} px, {base_filters} "
+                           "filters) is too small to gain from it: below 128 px x 32 filters its casts cost more "
+                           "than its faster convolutions save")
+    return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(machine.bfloat16_flags(facts))})"
+
+
+def auto_precision_for(config: config_lib.Config) -> tuple[str, str]:
+    """`auto_precision` on this machine for the run `config` describes."""
+    return auto_precision(strategy=config.train.strategy, image_size=config.data.image_size,
+                          base_filters=config.model.base_filters)
+
+
+def sets_precision(assignments) -> bool:
+    """Whether `--set` assignments name train.precision (applied last, they win over --precision)."""
+    return any(assignment.partition("=")[0].strip() == "train.precision" for assignment in assignments)
 
 
 @functools.cache
-def _this_machine(strategy: str) -> tuple[str, str]:
+def _this_machine(strategy: str, image_size: int, base_filters: int) -> tuple[str, str]:
     """`auto_precision` for this machine, worked out once per process (resolving and the log line both ask)."""
-    return auto_precision(strategy=strategy, facts=machine.this_machine(),
-                          gpus=len(tf.config.list_physical_devices("GPU")))
+    return auto_precision(strategy=strategy, image_size=image_size, base_filters=base_filters,
+                          facts=machine.this_machine(), gpus=len(tf.config.list_physical_devices("GPU")))
 
 
 @dataclass(frozen=True)
@@ -72,8 +94,8 @@ class TrainRequest:
     """What the caller asked for; None (or False) means "not given": the saved run or the preset decides.
 
     Attributes mirror the `train` flags; `assignments` are `--set section.field=value` strings,
-    applied last. `precision` may also be `AUTO_PRECISION`: `auto_precision`'s pick for a new run,
-    the saved precision on resume.
+    applied last. `precision` may also be `AUTO_PRECISION` (the `train` command's default):
+    `auto_precision`'s pick for a new run, the saved precision on resume.
     """
 
     dataset: str | None = None
@@ -154,9 +176,9 @@ def resolve_config(saved: config_lib.Config | None, request: TrainRequest, *, wo
         data_fields["skip_bad"] = True
     train_fields = _given(request, "batch_size", "seed", "strategy", "tpu", "precision", "keep_checkpoints",
                           "keep_every", "steps")
-    if request.precision == AUTO_PRECISION:
-        train_fields["precision"] = (saved.train.precision if saved is not None else
-                                     auto_precision(strategy=request.strategy or config.train.strategy)[0])
+    auto = train_fields.get("precision") == AUTO_PRECISION
+    if auto:  # Picked below, once the model's size is known; a resume keeps the run's own.
+        del train_fields["precision"]
     train_fields.update({flag: True for flag in ("deterministic", "jit") if getattr(request, flag)})
     if request.epochs is not None:
         # --epochs N keeps the preset's proportion of decaying epochs (the paper's 100 + 100, §3.3).
@@ -166,7 +188,11 @@ def resolve_config(saved: config_lib.Config | None, request: TrainRequest, *, wo
         config, data=dataclasses.replace(config.data, **data_fields),
         train=dataclasses.replace(config.train, **train_fields),
     )
-    config = config_lib.validate(config_lib.override(config, list(request.assignments)))
+    config = config_lib.override(config, list(request.assignments))
+    if auto and saved is None and not sets_precision(request.assignments):
+        config = dataclasses.replace(config, train=dataclasses.replace(
+            config.train, precision=auto_precision_for(config)[0]))
+    config = config_lib.validate(config)
     if saved is not None:
         changed = [f"{key}: {_field(saved, key)!r} -> {_field(config, key)!r}"
                    for key in RESUME_FIXED_FIELDS if _field(saved, key) != _field(config, key)]
