@@ -91,13 +91,16 @@ def run_app(args) -> int:
     config = getattr(runner, "config", None)  # a work dir's runner has the run's config
     data_root = args.data_root or (config.data.data_root if config is not None else "data")
     print(f"model: {runner.description}")
+    # Ctrl-C and SIGTERM both set the event, so the main thread leaves its wait and closes Gradio in
+    # order: a KeyboardInterrupt raised inside a lock's wait could leave the server's threads unjoined.
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in (signal.SIGINT, signal.SIGTERM)}
     with tempfile.TemporaryDirectory(prefix="tfpix2pix-app-") as scratch:
         examples = example_inputs(runner.dataset, runner.direction, data_root, scratch, count=args.examples)
         app = ui.build_app(runner, examples=examples, max_side=args.max_side)
         try:
-            # Ctrl-C may come while Gradio still finishes its start-up, the page already served: a stop too.
+            # Ctrl-C may come while Gradio still finishes its start-up, the page already served: the loop
+            # below then ends at once.
             try:
                 url = ui.serve(app, host=args.host, port=args.port, share=args.share)
             except OSError as error:  # taken since check_port, or refused by Gradio
@@ -109,10 +112,9 @@ def run_app(args) -> int:
             print("Ctrl-C stops it", flush=True)
             while not stop.wait(0.5):
                 pass
-        except KeyboardInterrupt:
-            pass
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler)
             app.close()
     print("stopped", file=sys.stderr)
     return 0
