@@ -11,6 +11,9 @@ and reported as the ratio of medians (> 1 means the lever is faster):
 - `fpmath`: oneDNN's bf16 math mode for float32 convolutions and matmuls (`TF_SET_ONEDNN_FPMATH_MODE=BF16`,
   a "fast float32" like TF32 on GPUs: float32 in and out, bfloat16 products inside) against float32's
   strict math, one subprocess per setting; only CPUs with AVX512_BF16 or AMX and oneDNN on have it;
+- `bf16-sizes`: mixed_bfloat16 against float32 train steps for models from the `tiny` preset's
+  32 px x 8 filters to the paper's 256 x 64, in one process (the measurement behind
+  `--precision auto`'s size rule, `train/resolve.py`); only telling on CPUs with AVX512_BF16 or AMX;
 - `norm`: the project's `InstanceNormalization` against `keras.layers.GroupNormalization(groups=-1)`
   (the same function), forward + backward of one layer on a 128x128x128 activation;
 - `pipeline`: the `tf.data` input pipeline with a private thread pool, against the default;
@@ -34,7 +37,7 @@ import subprocess
 import sys
 import time
 
-LEVERS = ("merge-d", "threads", "onednn", "fpmath", "norm", "pipeline", "batch")
+LEVERS = ("merge-d", "threads", "onednn", "fpmath", "bf16-sizes", "norm", "pipeline", "batch")
 THREAD_SETTINGS = ("0,0", "2,1", "1,1", "2,2")  # intra,inter; 0 = TensorFlow's choice (the default)
 
 
@@ -122,6 +125,29 @@ def fpmath(args) -> dict:
     })
 
 
+BF16_SIZES = ((32, 8), (64, 16), (128, 32), (128, 64), (256, 64))  # (image side, base filters)
+
+
+def bf16_sizes(args) -> dict:
+    """Per model size, float32 and mixed_bfloat16 steps alternating; rows in pairs, each size's float32 first."""
+    from tfpix2pix.evaluate import bench
+    from tfpix2pix.models import precision
+
+    times = {}
+    for size, filters in BF16_SIZES:
+        steps = max(2, min(20, round(args.steps * (256 / size) ** 2 * (64 / filters) ** 2 / 12)))
+        runs = {}
+        for policy in ("float32", "mixed_bfloat16"):
+            config = bench.bench_config(image_size=size, norm="instance", precision=policy, base_filters=filters)
+            with precision.policy(policy):
+                trainer = bench.build_trainer(config)
+            runs[f"{size} px x {filters} filters, {policy}"] = bench.steps_function(trainer, image_size=size,
+                                                                                    steps=steps)
+        times.update({name: [t / steps for t in seconds]
+                      for name, seconds in alternate(runs, rounds=args.rounds).items()})
+    return times
+
+
 def norm(args) -> dict:
     import keras
     import tensorflow as tf
@@ -201,10 +227,13 @@ def batch(args) -> dict:
 
 
 def report(lever: str, times: dict, unit: str) -> list[str]:
+    """A markdown table of medians; speeds against the first row, or for `bf16-sizes` against each size's float32."""
     names = list(times)
-    baseline = statistics.median(times[names[0]])
-    lines = [f"### {lever}", "", f"| setting | median {unit} | rounds | speed vs default |", "|---|---|---|---|"]
-    for name in names:
+    pairs = lever == "bf16-sizes"
+    against = "float32 at its size" if pairs else "default"
+    lines = [f"### {lever}", "", f"| setting | median {unit} | rounds | speed vs {against} |", "|---|---|---|---|"]
+    for index, name in enumerate(names):
+        baseline = statistics.median(times[names[index - index % 2 if pairs else 0]])
         median = statistics.median(times[name])
         rounds = ", ".join(f"{t * 1000:.0f}" if unit == "ms/step" else f"{t * 1000:.2f}" for t in times[name])
         lines.append(f"| {name} | {median * 1000:.2f} | {rounds} | {baseline / median:.3f}x |")
@@ -223,7 +252,7 @@ def main() -> None:
         child_step_seconds(args)
         return
     measures = {"merge-d": (merge_d, "ms/step"), "threads": (threads, "ms/step"), "onednn": (onednn, "ms/step"),
-                "fpmath": (fpmath, "ms/step"),
+                "fpmath": (fpmath, "ms/step"), "bf16-sizes": (bf16_sizes, "ms/step"),
                 "norm": (norm, "ms/call"), "pipeline": (pipeline, "ms/image"), "batch": (batch, "ms/image")}
     print(f"levers at {args.size}x{args.size}, batch 1, instance norm, float32; {args.rounds} rounds; "
           f"load average before: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}\n", flush=True)
