@@ -129,7 +129,7 @@ BF16_SIZES = ((32, 8), (64, 16), (128, 32), (128, 64), (256, 64))  # (image side
 
 
 def bf16_sizes(args) -> dict:
-    """Per model size, float32 and mixed_bfloat16 steps alternating; rows in pairs, each size's float32 first."""
+    """Per model size, float32 (each size's default row) and mixed_bfloat16 steps alternating."""
     from tfpix2pix.evaluate import bench
     from tfpix2pix.models import precision
 
@@ -141,7 +141,8 @@ def bf16_sizes(args) -> dict:
             config = bench.bench_config(image_size=size, norm="instance", precision=policy, base_filters=filters)
             with precision.policy(policy):
                 trainer = bench.build_trainer(config)
-            runs[f"{size} px x {filters} filters, {policy}"] = bench.steps_function(trainer, image_size=size,
+            name = f"{size} px x {filters} filters, {policy}" + (" (default)" if policy == "float32" else "")
+            runs[name] = bench.steps_function(trainer, image_size=size,
                                                                                     steps=steps)
         times.update({name: [t / steps for t in seconds]
                       for name, seconds in alternate(runs, rounds=args.rounds).items()})
@@ -227,14 +228,15 @@ def batch(args) -> dict:
 
 
 def report(lever: str, times: dict, unit: str) -> list[str]:
-    """A markdown table of medians; speeds against the first row, or for `bf16-sizes` against each size's float32."""
+    """A markdown table of medians; each row's speed against the nearest "(default)" row at or above it
+    (the first row where none is marked)."""
     names = list(times)
-    pairs = lever == "bf16-sizes"
-    against = "float32 at its size" if pairs else "default"
-    lines = [f"### {lever}", "", f"| setting | median {unit} | rounds | speed vs {against} |", "|---|---|---|---|"]
-    for index, name in enumerate(names):
-        baseline = statistics.median(times[names[index - index % 2 if pairs else 0]])
+    lines = [f"### {lever}", "", f"| setting | median {unit} | rounds | speed vs default |", "|---|---|---|---|"]
+    baseline = statistics.median(times[names[0]])
+    for name in names:
         median = statistics.median(times[name])
+        if name.endswith("(default)"):
+            baseline = median
         rounds = ", ".join(f"{t * 1000:.0f}" if unit == "ms/step" else f"{t * 1000:.2f}" for t in times[name])
         lines.append(f"| {name} | {median * 1000:.2f} | {rounds} | {baseline / median:.3f}x |")
     return lines + [""]

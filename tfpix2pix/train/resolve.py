@@ -39,8 +39,9 @@ RESUME_FIXED_FIELDS = (
 AUTO_PRECISION = "auto"
 # bfloat16 pays off once convolutions dominate the step: measured on an AVX512_BF16 CPU (2026-12-02,
 # docs/PERFORMANCE.md), 0.82x float32's speed at 32 px x 8 filters, 1.04x at 64 x 16, 1.30x at
-# 128 x 32, 1.58x at the paper's 256 x 64. The smallest model given bfloat16: image side x base filters.
-BFLOAT16_MIN_SIZE = 128 * 32
+# 128 x 32, 1.58x at the paper's 256 x 64. The smallest model given bfloat16, (image side, base
+# filters); a model qualifies when side x filters reaches theirs.
+BFLOAT16_MIN_SIZE = (128, 32)
 
 
 def auto_precision(*, strategy: str = "default", image_size: int = 256, base_filters: int = 64,
@@ -64,10 +65,11 @@ def auto_precision(*, strategy: str = "default", image_size: int = 256, base_fil
     if facts.get("onednn") is False:
         return "float32", ("the CPU computes bfloat16 natively, but TensorFlow's oneDNN kernels are off "
                            "(TF_ENABLE_ONEDNN_OPTS=0), and without them bfloat16 is slower than float32")
-    if image_size * base_filters < BFLOAT16_MIN_SIZE:
+    smallest_side, smallest_filters = BFLOAT16_MIN_SIZE
+    if image_size * base_filters < smallest_side * smallest_filters:
         return "float32", (f"the CPU computes bfloat16 natively, but this model ({image_size} px, {base_filters} "
-                           "filters) is too small to gain from it: below 128 px x 32 filters its casts cost more "
-                           "than its faster convolutions save")
+                           f"filters) is too small to gain from it: below {smallest_side} px x {smallest_filters} "
+                           "filters its casts cost more than its faster convolutions save")
     return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(machine.bfloat16_flags(facts))})"
 
 
