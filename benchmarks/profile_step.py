@@ -42,7 +42,8 @@ def op_seconds(logdir: str) -> dict:
                 if ":" not in name or "::" in name:
                     continue
                 op_type = name.rsplit(":", 1)[1]
-                if not op_type or not op_type[0].isupper() or " " in op_type:
+                # oneDNN's kernels are named `_Mkl...` (`_MklNativeConv2D`): keep them.
+                if not op_type or not op_type.lstrip("_")[:1].isupper() or " " in op_type:
                     continue
                 totals[op_type] += event.duration_ps / 1e12
     return totals

@@ -1,18 +1,14 @@
 """The gradient-kernel lever computes TensorFlow's gradients exactly, so its timings compare like with like."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.paths import REPO
+from tests.benchmarks import script
 from tfpix2pix.models.discriminator import build_patchgan_discriminator
 from tfpix2pix.models.generator import build_unet_generator
 
-_spec = importlib.util.spec_from_file_location("gradient_kernels", REPO / "benchmarks" / "gradient_kernels.py")
-gradient_kernels = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gradient_kernels)
+gradient_kernels = script("gradient_kernels")
 
 
 def _value_and_gradients(operation, inputs, kernel):

@@ -1,16 +1,12 @@
 """The SavedModel latency script finds an export's two SavedModels and times both (timings never asserted)."""
 
-import importlib.util
-
-from tests.paths import REPO
+from tests.benchmarks import script
 from tfpix2pix import config as config_lib, machine
 from tfpix2pix.export import savedmodel
 from tfpix2pix.models import precision
 from tfpix2pix.models.generator import build_generator
 
-_spec = importlib.util.spec_from_file_location("saved_model_latency", REPO / "benchmarks" / "saved_model_latency.py")
-saved_model_latency = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(saved_model_latency)
+saved_model_latency = script("saved_model_latency")
 
 
 def test_an_export_folder_is_timed_as_its_float32_and_bf16_saved_models(tmp_path, capsys):

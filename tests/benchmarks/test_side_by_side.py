@@ -1,12 +1,8 @@
 """benchmarks/side_by_side.py keeps one table per kind of machine: a run on another CPU adds its own."""
 
-import importlib.util
+from tests.benchmarks import script
 
-from tests.paths import REPO
-
-_spec = importlib.util.spec_from_file_location("side_by_side", REPO / "benchmarks" / "side_by_side.py")
-side_by_side = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(side_by_side)
+side_by_side = script("side_by_side")
 
 
 def test_a_machine_kinds_table_is_replaced_and_a_new_kind_is_added_after_the_others(tmp_path):
