@@ -37,21 +37,15 @@ import subprocess
 import sys
 import time
 
+from tfpix2pix.evaluate.timing import alternating_seconds
+
 LEVERS = ("merge-d", "threads", "onednn", "fpmath", "bf16-sizes", "norm", "pipeline", "batch")
 THREAD_SETTINGS = ("0,0", "2,1", "1,1", "2,2")  # intra,inter; 0 = TensorFlow's choice (the default)
 
 
 def alternate(candidates: dict, *, rounds: int) -> dict:
     """Seconds per call of each candidate, `rounds` times in turn (after one warm-up call each)."""
-    for run in candidates.values():
-        run()
-    times = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, run in candidates.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return times
+    return alternating_seconds(candidates, rounds=rounds)
 
 
 def merge_d(args) -> dict:

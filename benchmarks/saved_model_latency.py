@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import numpy as np
 import tensorflow as tf
 
 from tfpix2pix import machine
+from tfpix2pix.evaluate.timing import alternating_seconds
 from tfpix2pix.export.export import SAVED_MODEL, SAVED_MODEL_BF16
 from tfpix2pix.inference import formats, runners
 
@@ -39,16 +39,9 @@ def measure(folders: list[str], *, size: int, rounds: int) -> dict[str, list[flo
     """Per folder, `rounds` seconds-per-call timings of `translate` on one image, the folders alternating."""
     image = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3)).astype(np.float32))
     signatures = {folder: tf.saved_model.load(folder).signatures[formats.TRANSLATE] for folder in folders}
-    for translate in signatures.values():
-        for _ in range(2):
-            translate(images=image)[formats.IMAGES_KEY].numpy()
-    times: dict[str, list[float]] = {folder: [] for folder in folders}
-    for _ in range(rounds):
-        for folder, translate in signatures.items():
-            start = time.perf_counter()
-            translate(images=image)[formats.IMAGES_KEY].numpy()
-            times[folder].append(time.perf_counter() - start)
-    return times
+    calls = {folder: (lambda translate=translate: translate(images=image)[formats.IMAGES_KEY].numpy())
+             for folder, translate in signatures.items()}
+    return alternating_seconds(calls, rounds=rounds, warmup=2)
 
 
 def table(times: dict[str, list[float]], *, size: int, facts: dict) -> str:

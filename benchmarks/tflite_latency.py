@@ -16,11 +16,11 @@ import argparse
 import glob
 import os
 import statistics
-import time
 
 import numpy as np
 
 from tfpix2pix import machine
+from tfpix2pix.evaluate.timing import alternating_seconds
 from tfpix2pix.inference.runners import TFLiteRunner
 
 
@@ -40,16 +40,8 @@ def measure(paths: list[str], *, threads: int | None, rounds: int) -> tuple[dict
     runners = {path: TFLiteRunner(path, num_threads=threads) for path in paths}
     side = next(iter(runners.values())).exported_shape[0]
     image = np.random.default_rng(0).uniform(-1, 1, (1, side, side, 3)).astype(np.float32)
-    for runner in runners.values():
-        for _ in range(2):
-            runner.run(image)
-    times: dict[str, list[float]] = {path: [] for path in paths}
-    for _ in range(rounds):
-        for path, runner in runners.items():
-            start = time.perf_counter()
-            runner.run(image)
-            times[path].append(time.perf_counter() - start)
-    return times, side
+    calls = {path: (lambda runner=runner: runner.run(image)) for path, runner in runners.items()}
+    return alternating_seconds(calls, rounds=rounds, warmup=2), side
 
 
 def table(times: dict[str, list[float]], *, side: int, threads: int, facts: dict) -> str:

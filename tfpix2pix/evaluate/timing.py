@@ -1,4 +1,4 @@
-"""The one way figures are timed: the median wall time over repeats after warm-up."""
+"""The one way figures are timed: wall times after warm-up, as a median or alternating rounds."""
 
 from __future__ import annotations
 
@@ -16,3 +16,18 @@ def median_seconds(function, *, repeats: int, warmup: int = 1) -> float:
         function()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def alternating_seconds(candidates: dict, *, rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Per name, `rounds` wall times of its function, the functions called in turn after `warmup`
+    calls each: candidates compared this way share whatever drift the machine has meanwhile."""
+    for function in candidates.values():
+        for _ in range(warmup):
+            function()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, function in candidates.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return times
