@@ -29,3 +29,20 @@ def psnr(output: np.ndarray, reference: np.ndarray) -> float:
     """Minimum over images of the PSNR (peak 2, images in [-1, 1])."""
     errors = np.mean(((output - reference) / 2.0) ** 2, axis=(1, 2, 3))
     return float(np.min(10 * np.log10(1.0 / np.maximum(errors, 1e-20))))
+
+
+def graph_constants(version_dir: str) -> list[tuple[str, int]]:
+    """(dtype name, element count) of every constant in a SavedModel's graph and function library."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel.FromString(Path(version_dir, "saved_model.pb").read_bytes())
+    graph = proto.meta_graphs[0].graph_def
+    nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
+    constants = []
+    for node in nodes:
+        if node.op == "Const":
+            tensor = node.attr["value"].tensor
+            count = int(np.prod([dim.size for dim in tensor.tensor_shape.dim]))
+            constants.append((tf.dtypes.as_dtype(tensor.dtype).name, count))
+    return constants

@@ -9,6 +9,13 @@ Two signatures (both `tensorflow/serving/predict`):
 - `translate`: float32 `images` [batch, H, W, 3] in [-1, 1], H and W multiples of 2**depth ->
   float32 `images`.
 
+Deterministic exports hold the generator frozen: its weights are constants of one function that both
+signatures call, stored once in saved_model.pb (`variables/` holds no weights). oneDNN then
+reorders each filter into its blocked layout once instead of at every request: 2.5x faster in
+bfloat16 on an AMX CPU (docs/PERFORMANCE.md). `--stochastic` exports keep variables, because
+dropout's seed state changes between requests, and so do generators whose weights pass
+FROZEN_MAX_BYTES, since a protocol buffer (saved_model.pb) cannot exceed 2 GiB.
+
 Bad requests (bytes that are not a JPEG or PNG, an empty batch, a side over `max_side` or too small
 to pad) fail the graph's assertions, which TF Serving returns as an InvalidArgument error for
 that request alone. Sizes are read from the file header before any pixel is decoded, so a small
@@ -23,15 +30,17 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from tfpix2pix import files
 from tfpix2pix.data import pipeline
-from tfpix2pix.inference import translation
+from tfpix2pix.inference import memory, translation
 from tfpix2pix.inference.formats import BYTES_KEY, IMAGES_KEY, metadata_path, SERVE, TRANSLATE
 from tfpix2pix.models import deconvolution
 from tfpix2pix.models.generator import dropout_seed_states
 
 DEFAULT_MAX_SIDE = 4096
+FROZEN_MAX_BYTES = 2**30  # The paper's U-Net holds 218 MB of float32 weights.
 WARMUP_FILE = "tf_serving_warmup_requests"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -51,10 +60,17 @@ class ServingModule(tf.Module):
     def __init__(self, generator, *, multiple: int, max_side: int, stochastic: bool, per_image: bool):
         super().__init__(name="pix2pix_generator")
         # The decoder in phase form: the same outputs, about twice as fast on CPU (PERFORMANCE.md).
-        self.generator = deconvolution.with_phase_deconvolutions(generator)
-        # Keras 3 keeps the dropout seed state out of TensorFlow's object graph: track it here, or
-        # the saved functions would capture untracked variables.
-        self.dropout_seeds = dropout_seed_states(generator)
+        phase_form = deconvolution.with_phase_deconvolutions(generator)
+        weight_bytes = sum(tf.dtypes.as_dtype(weight.dtype).size * int(np.prod(weight.shape))
+                           for weight in phase_form.weights)
+        if stochastic or weight_bytes > FROZEN_MAX_BYTES:
+            self.generator = phase_form
+            # Keras 3 keeps the dropout seed state out of TensorFlow's object graph: track it here, or
+            # the saved functions would capture untracked variables.
+            self.dropout_seeds = dropout_seed_states(generator)
+        else:
+            self.generator = frozen(phase_form)
+            self.dropout_seeds = []
         self._multiple = multiple
         self._max_side = max_side
         self._stochastic = stochastic
@@ -155,6 +171,20 @@ class ServingModule(tf.Module):
         return {IMAGES_KEY: tf.cast(generated, tf.float32)}
 
 
+def frozen(model):
+    """`model` (deterministic) as one function whose weights are graph constants, not variables.
+
+    oneDNN reorders a convolution's filter into its blocked layout once and keeps it when the filter
+    is a constant; a variable filter is reordered at every call. That reorder is most of a bfloat16
+    SavedModel's time on AMX CPUs (PERFORMANCE.md). Both signatures call this one function, so the
+    weights are stored once, in saved_model.pb.
+    """
+    forward = tf.function(lambda images: model(images, training=False))
+    graph = convert_variables_to_constants_v2(
+        forward.get_concrete_function(tf.TensorSpec([None, None, None, 3], tf.float32)))
+    return lambda images, training=False: graph(images)[0]  # `training` is always False here.
+
+
 def _png_size(contents):
     """(height, width) from the PNG IHDR chunk: big-endian width at byte 16, height at byte 20."""
     header = tf.cast(tf.io.decode_raw(tf.strings.substr(contents, 16, 8), tf.uint8), tf.int64)
@@ -217,7 +247,8 @@ def save(
         files.makedirs(os.path.dirname(facts_path))
         facts = {
             "multiple": multiple, "minimum_side": translation.minimum_side(multiple), "max_side": max_side,
-            "stochastic": stochastic, "norm": norm, "signatures": {
+            "stochastic": stochastic, "norm": norm,
+            "base_filters": memory.base_filters([tuple(weight.shape) for weight in generator.weights]), "signatures": {
                 SERVE: {"inputs": {BYTES_KEY: "string [batch]"}, "outputs": {BYTES_KEY: "string [batch] (PNG)"}},
                 TRANSLATE: {"inputs": {IMAGES_KEY: "float32 [batch, H, W, 3] in [-1, 1]"},
                             "outputs": {IMAGES_KEY: "float32 [batch, H, W, 3] in [-1, 1]"}},

@@ -41,6 +41,13 @@ LIMIT_VARIABLE = "TFPIX2PIX_MEMORY_LIMIT_MB"
 _CONSTANT_OPS = ("Const", "ReadVariableOp", "Placeholder", "VarHandleOp")
 
 
+def base_filters(kernel_shapes) -> int:
+    """The generator's base filter count from its kernels' shapes (HWIO): the smallest output count
+    of a kernel reading the 3 image channels. 64, the paper's and the largest preset's, if none does."""
+    counts = [shape[3] for shape in kernel_shapes if len(shape) == 4 and shape[2] == 3]
+    return min(counts) if counts else 64
+
+
 def peak_live_bytes(steps: list[tuple[list, list]], sizes: dict) -> int:
     """The largest sum of live tensor bytes while running `steps` in order.
 

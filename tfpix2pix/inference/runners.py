@@ -134,12 +134,14 @@ class SavedModelRunner:
     @functools.cached_property
     def memory_bytes_per_pixel(self) -> float:
         # The loaded graph's op shapes are not known before it runs: rebuild its architecture from the
-        # facts file and the first kernel (the only one reading the 3 image channels, HWIO).
-        # The reader takes the prefix itself: tf.train.list_variables would first ask whether the prefix is
-        # a folder, which ram:// answers yes for any prefix of a file.
-        reader = tf.compat.v1.train.NewCheckpointReader(os.path.join(self.path, "variables", "variables"))
-        kernels = [shape for shape in reader.get_variable_to_shape_map().values() if len(shape) == 4 and shape[2] == 3]
-        base_filters = min(shape[3] for shape in kernels) if kernels else 64  # 64: the paper's, the largest preset
+        # facts file. Exports before `base_filters` was recorded there hold the weights as variables;
+        # the first kernel (the only one reading the 3 image channels, HWIO) gives it. The reader takes
+        # the prefix itself: tf.train.list_variables would first ask whether the prefix is a folder,
+        # which ram:// answers yes for any prefix of a file.
+        base_filters = self.facts.get("base_filters")
+        if base_filters is None:
+            reader = tf.compat.v1.train.NewCheckpointReader(os.path.join(self.path, "variables", "variables"))
+            base_filters = memory.base_filters(reader.get_variable_to_shape_map().values())
         return architecture_bytes_per_pixel(self.facts, base_filters, self.multiple)
 
     def run(self, images, *, stochastic: bool = False, seed: int | None = None) -> np.ndarray:

@@ -25,8 +25,8 @@ class PhaseDeconvolution(keras.layers.Layer):
     p = 0 and (2, 0) for p = 1; columns alike. One 2x2 VALID convolution of the input padded by 1
     to 4 x filters channels therefore holds all four phases (py, px): phase (py, px) is its
     channel group 2 * py + px cropped at offset (py, px), and depth_to_space interleaves them.
-    The kernel is rearranged once, into weights of this layer (not graph constants, which every
-    traced function would repeat in a SavedModel), so a TFLite file holds a plain CONV_2D.
+    The kernel is rearranged once, into weights of this layer, so a TFLite file holds a plain
+    CONV_2D. (The SavedModel export freezes them to constants in one function, export/savedmodel.py.)
     """
 
     def __init__(self, deconvolution: keras.layers.Conv2DTranspose, **kwargs):
