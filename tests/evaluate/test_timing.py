@@ -1,4 +1,6 @@
-from tfpix2pix.evaluate.timing import alternating_seconds, median_seconds
+import os
+
+from tfpix2pix.evaluate.timing import alternating_seconds, in_fresh_process, median_seconds
 
 
 def test_alternating_seconds_warms_up_then_calls_the_candidates_in_turn():
@@ -19,3 +21,8 @@ def test_median_seconds_times_only_the_calls_after_warm_up():
 
     assert len(calls) == 7
     assert seconds >= 0
+
+
+def test_in_fresh_process_runs_the_function_in_another_process_and_returns_its_result():
+    assert in_fresh_process(os.getpid) != os.getpid()
+    assert in_fresh_process(max, 3, 7) == 7

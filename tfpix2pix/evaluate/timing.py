@@ -31,3 +31,18 @@ def alternating_seconds(candidates: dict, *, rounds: int, warmup: int = 1) -> di
             function()
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def in_fresh_process(function, *args):
+    """`function(*args)` run in a newly started Python process (no fork), its result returned.
+
+    For figures a long-lived process would skew: oneDNN keeps per-process state, and a frozen
+    SavedModel timed after the same layers ran with variable weights (a training step, an
+    unfrozen SavedModel) in that process ran 1.3-1.8x slower on an AMX Xeon than in a process of its
+    own, as a server runs it (docs/PERFORMANCE.md). `function` must be importable at module level.
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
