@@ -37,7 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpix2pix.evaluate.timing import median_seconds
+from tfpix2pix.evaluate.timing import alternating_seconds, median_seconds
 from tfpix2pix.models.convolution import (BlockGradientConv2D, ForwardGradientConv2D, keras_layer,
                                           MatmulGradientConv2D, MatmulGradientConv2DTranspose, with_keras_layers)
 
@@ -200,9 +200,6 @@ def layers(rounds: int) -> None:
 
 def step(rounds: int, steps: int) -> None:
     """The 256x256 train step with the models' layers (the default) and with these gradients in G, D or both."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # levers.py, beside this file
-    from levers import alternate
-
     from tfpix2pix.evaluate import bench
 
     default = bench.build_trainer(bench.bench_config(image_size=256, norm="instance"))
@@ -213,13 +210,13 @@ def step(rounds: int, steps: int) -> None:
                 "D (convolutions)": _trainer(default, default.generator, forward_d),
                 "both": _trainer(default, forward_g, forward_d)}
     runs = {name: bench.steps_function(built, image_size=256, steps=steps) for name, built in trainers.items()}
-    _print_steps(alternate(runs, rounds=rounds), steps, "forward-kernel gradients in", "default")
+    _print_steps(alternating_seconds(runs, rounds=rounds), steps, "forward-kernel gradients in", "default")
 
 
 def kept(rounds: int, steps: int) -> None:
     """The layers the models use (`models/convolution.py`), alone at the 256x256 step's shapes and in the step."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # levers.py, beside this file
-    from levers import alternate, forward_backward
+    from levers import forward_backward
 
     from tfpix2pix.evaluate import bench
 
@@ -236,7 +233,7 @@ def kept(rounds: int, steps: int) -> None:
             twin = keras_layer(layer)
             twin.build(shape)
             twin.set_weights(layer.get_weights())
-            times = alternate({"keras": forward_backward(twin, inputs), "ours": forward_backward(layer, inputs)},
+            times = alternating_seconds({"keras": forward_backward(twin, inputs), "ours": forward_backward(layer, inputs)},
                               rounds=3 * rounds)
             a, b = (statistics.median(times[name]) * 1000 for name in ("keras", "ours"))
             print(f"| {model.name.split('_')[0]} {layer.name} | {'x'.join(map(str, shape[1:]))} | {a:.1f} | {b:.1f} "
@@ -252,7 +249,7 @@ def kept(rounds: int, steps: int) -> None:
                 "the models' layers (default)": ours}
     runs = {name: bench.steps_function(built, image_size=256, steps=steps) for name, built in trainers.items()}
     print()
-    _print_steps(alternate(runs, rounds=rounds), steps, "layers", "Keras layers")
+    _print_steps(alternating_seconds(runs, rounds=rounds), steps, "layers", "Keras layers")
 
 
 def _without(model, kinds):

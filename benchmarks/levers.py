@@ -43,11 +43,6 @@ LEVERS = ("merge-d", "threads", "onednn", "fpmath", "bf16-sizes", "norm", "pipel
 THREAD_SETTINGS = ("0,0", "2,1", "1,1", "2,2")  # intra,inter; 0 = TensorFlow's choice (the default)
 
 
-def alternate(candidates: dict, *, rounds: int) -> dict:
-    """Seconds per call of each candidate, `rounds` times in turn (after one warm-up call each)."""
-    return alternating_seconds(candidates, rounds=rounds)
-
-
 def merge_d(args) -> dict:
     from tfpix2pix.evaluate import bench
 
@@ -59,7 +54,7 @@ def merge_d(args) -> dict:
         )
         for name, merge in (("two passes (default)", False), ("one pass, batch of 2", True))
     }
-    return {name: [t / args.steps for t in times] for name, times in alternate(runs, rounds=args.rounds).items()}
+    return {name: [t / args.steps for t in times] for name, times in alternating_seconds(runs, rounds=args.rounds).items()}
 
 
 def child_step_seconds(args) -> None:
@@ -139,7 +134,7 @@ def bf16_sizes(args) -> dict:
             runs[name] = bench.steps_function(trainer, image_size=size,
                                                                                     steps=steps)
         times.update({name: [t / steps for t in seconds]
-                      for name, seconds in alternate(runs, rounds=args.rounds).items()})
+                      for name, seconds in alternating_seconds(runs, rounds=args.rounds).items()})
     return times
 
 
@@ -157,7 +152,7 @@ def norm(args) -> dict:
         runs[name] = forward_backward(layer, x)
     repeats = 20
     batched = {name: (lambda run=run: [run() for _ in range(repeats)]) for name, run in runs.items()}
-    return {name: [t / repeats for t in times] for name, times in alternate(batched, rounds=args.rounds).items()}
+    return {name: [t / repeats for t in times] for name, times in alternating_seconds(batched, rounds=args.rounds).items()}
 
 
 def forward_backward(layer, x):
@@ -199,7 +194,7 @@ def pipeline(args) -> dict:
             pass
 
     runs = {"default": lambda: epoch(0), "private thread pool of 2": lambda: epoch(2)}
-    return {name: [t / len(files) for t in times] for name, times in alternate(runs, rounds=args.rounds).items()}
+    return {name: [t / len(files) for t in times] for name, times in alternating_seconds(runs, rounds=args.rounds).items()}
 
 
 def batch(args) -> dict:
@@ -214,7 +209,7 @@ def batch(args) -> dict:
         images[name] = size * args.steps
         floor[size] = floors.compute_floor_seconds(trainer.generator, trainer.discriminator, image_size=args.size,
                                                    batch_size=size)["seconds"] / size
-    times = {name: [t / images[name] for t in times] for name, times in alternate(runs, rounds=args.rounds).items()}
+    times = {name: [t / images[name] for t in times] for name, times in alternating_seconds(runs, rounds=args.rounds).items()}
     batch_1 = statistics.median(times["batch 1 (default)"])
     print(f"compute floor per image: {floor[1] * 1000:.0f} ms at batch 1, {floor[4] * 1000:.0f} ms at batch 4; "
           f"batch 4 at its floor would be {batch_1 / floor[4]:.2f}x batch 1's measured images/s\n", flush=True)
