@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfpix2pix.models import precision
 from tfpix2pix.models.layers import InstanceNormalization, ReflectionPadding2D, normalization
 
 IMAGES = np.random.default_rng(0).normal(size=(2, 8, 6, 3)).astype(np.float32)
@@ -19,6 +20,48 @@ def test_instance_norm_normalizes_each_image_and_channel_over_its_pixels():
     np.testing.assert_allclose(output.var(axis=(1, 2)), 1.0, atol=1e-3)
     group = keras.layers.GroupNormalization(groups=-1, epsilon=1e-5)  # the same computation in Keras
     np.testing.assert_allclose(group(IMAGES).numpy(), output, atol=1e-5)
+
+
+def _outputs_and_gradients(layer, images, training):
+    images = tf.constant(images)
+    weights = tf.random.stateless_normal(images.shape, seed=[1, 2])  # A weighted sum: its gradients are not zero.
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        outputs = layer(images, training=training)
+        loss = tf.reduce_sum(tf.cast(outputs, tf.float32) * weights)
+    return [outputs, *tape.gradient(loss, [images, layer.gamma, layer.beta])]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_instance_norm_trains_as_batch_norm_with_the_same_outputs_and_gradients(batch):
+    layer = InstanceNormalization()
+    layer.build(IMAGES.shape)
+    layer.gamma.assign([0.5, 1.5, 2.0])
+    layer.beta.assign([0.1, -0.2, 0.3])
+    images = np.random.default_rng(batch).normal(size=(batch, 8, 6, 3)).astype(np.float32) * 3 + 1
+    expected = _outputs_and_gradients(layer, images, training=False)
+    for got, want in zip(_outputs_and_gradients(layer, images, training=True), expected):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5, rtol=1e-5)
+    # Training runs one fused op each way (the faster form); inference the moments form TFLite and ONNX take.
+    ops = {training: {op.type for op in tf.function(lambda x, t=training: layer(x, training=t))
+                      .get_concrete_function(tf.TensorSpec([None, None, None, 3])).graph.get_operations()}
+           for training in (True, False)}
+    assert "FusedBatchNormV3" in ops[True] and "Mean" not in ops[True]
+    assert "FusedBatchNormV3" not in ops[False] and "Mean" in ops[False]
+
+
+def test_instance_norm_trains_in_bfloat16_close_to_its_float32_result():
+    with precision.policy("mixed_bfloat16"):
+        layer = InstanceNormalization()
+        layer.build(IMAGES.shape)
+        trained = layer(tf.cast(IMAGES, tf.bfloat16), training=True)
+    assert trained.dtype == tf.bfloat16
+    float32 = InstanceNormalization()
+    float32.build(IMAGES.shape)
+    float32.set_weights(layer.get_weights())
+    # bfloat16 keeps 8 significant bits: a normalized value near 2 is rounded by up to 2**-7.
+    np.testing.assert_allclose(tf.cast(trained, tf.float32).numpy(), float32(IMAGES, training=False).numpy(),
+                               atol=2e-2)
 
 
 def test_reflection_padding_mirrors_without_repeating_the_edge():
