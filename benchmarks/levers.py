@@ -18,10 +18,12 @@ and reported as the ratio of medians (> 1 means the lever is faster):
   (the same function), forward + backward of one layer on a 128x128x128 activation;
 - `pipeline`: the `tf.data` input pipeline with a private thread pool, against the default;
 - `batch`: training at batch 4 (the paper's batch for edges2shoes, edges2handbags, night2day)
-  against batch 1, per image: the speed column is the images/s ratio.
+  against batch 1, per image: the speed column is the images/s ratio; `--precision mixed_bfloat16`
+  times both in bfloat16 (the other levers always run float32).
 
     python benchmarks/levers.py                      # all levers, 256x256, batch 1, instance norm
     python benchmarks/levers.py --lever merge-d --size 128 --rounds 3
+    python benchmarks/levers.py --lever batch --precision mixed_bfloat16 --rounds 3 --steps 2
 
 Channel order is not a lever on CPU: TensorFlow's CPU Conv2D takes only NHWC ("The Conv2D op
 currently only supports the NHWC tensor format on the CPU").
@@ -200,15 +202,18 @@ def pipeline(args) -> dict:
 def batch(args) -> dict:
     """Batch 4 against batch 1 per image, and the bound batch 4's compute floor puts on that ratio."""
     from tfpix2pix.evaluate import bench, floors
+    from tfpix2pix.models import precision
 
     runs, images, floor = {}, {}, {}
     for size in (1, 4):
         name = f"batch {size}" + (" (default)" if size == 1 else "")
-        trainer = bench.build_trainer(bench.bench_config(image_size=args.size, norm="instance", batch_size=size))
+        config = bench.bench_config(image_size=args.size, norm="instance", batch_size=size, precision=args.precision)
+        with precision.policy(args.precision):
+            trainer = bench.build_trainer(config)
+            floor[size] = floors.compute_floor_seconds(trainer.generator, trainer.discriminator, image_size=args.size,
+                                                       batch_size=size)["seconds"] / size
         runs[name] = bench.steps_function(trainer, image_size=args.size, batch_size=size, steps=args.steps)
         images[name] = size * args.steps
-        floor[size] = floors.compute_floor_seconds(trainer.generator, trainer.discriminator, image_size=args.size,
-                                                   batch_size=size)["seconds"] / size
     times = {name: [t / images[name] for t in times] for name, times in alternating_seconds(runs, rounds=args.rounds).items()}
     batch_1 = statistics.median(times["batch 1 (default)"])
     print(f"compute floor per image: {floor[1] * 1000:.0f} ms at batch 1, {floor[4] * 1000:.0f} ms at batch 4; "
@@ -237,6 +242,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="image size of the train step (default 256)")
     parser.add_argument("--steps", type=int, default=3, help="train steps per timing (default 3)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are quoted (default 5)")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
+                        help="precision policy of the batch lever's steps (default float32; the other levers "
+                             "always run float32)")
     parser.add_argument("--child-threads", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_threads:
@@ -245,7 +253,8 @@ def main() -> None:
     measures = {"merge-d": (merge_d, "ms/step"), "threads": (threads, "ms/step"), "onednn": (onednn, "ms/step"),
                 "fpmath": (fpmath, "ms/step"), "bf16-sizes": (bf16_sizes, "ms/step"),
                 "norm": (norm, "ms/call"), "pipeline": (pipeline, "ms/image"), "batch": (batch, "ms/image")}
-    print(f"levers at {args.size}x{args.size}, batch 1, instance norm, float32; {args.rounds} rounds; "
+    print(f"levers at {args.size}x{args.size}, batch 1, instance norm, float32 (the batch lever {args.precision}); "
+          f"{args.rounds} rounds; "
           f"load average before: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}\n", flush=True)
     for lever in args.lever or LEVERS:
         function, unit = measures[lever]

@@ -1,6 +1,6 @@
 """Where the train step's time goes: a TensorFlow profiler trace, summed by op type.
 
-Traces `--steps` train steps (256x256, batch 1, instance norm, float32 or `--precision`, the
+Traces `--steps` train steps (256x256, batch 1 or `--batch-size`, instance norm, float32 or `--precision`, the
 trainer `train` uses) after warm-up with `tf.profiler.experimental`, reads the trace's XSpace (the
 `.xplane.pb` TensorBoard's profile plugin shows) and prints each op type's share of the time the
 TensorFlow executor spent in ops. Op time summed over threads can exceed wall time: two cores
@@ -9,6 +9,7 @@ run ops in parallel.
     python benchmarks/profile_step.py                  # markdown table of the top op types
     python benchmarks/profile_step.py --size 128 --steps 3 --logdir /tmp/profile   # keep the trace for TensorBoard
     python benchmarks/profile_step.py --precision mixed_bfloat16   # a CPU with AVX512_BF16 or AMX
+    python benchmarks/profile_step.py --precision mixed_bfloat16 --batch-size 4 --steps 2
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def op_seconds(logdir: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256, help="image size (default 256)")
+    parser.add_argument("--batch-size", type=int, default=1, help="images per step (default 1)")
     parser.add_argument("--steps", type=int, default=3, help="traced train steps (default 3)")
     parser.add_argument("--top", type=int, default=15, help="op types to list (default 15)")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"),
@@ -65,8 +67,8 @@ def main() -> None:
 
     with precision.policy(args.precision):
         trainer = bench.build_trainer(bench.bench_config(image_size=args.size, norm="instance",
-                                                         precision=args.precision))
-    run = bench.steps_function(trainer, image_size=args.size, steps=1)
+                                                         precision=args.precision, batch_size=args.batch_size))
+    run = bench.steps_function(trainer, image_size=args.size, batch_size=args.batch_size, steps=1)
     for _ in range(2):
         run()
     logdir = args.logdir or tempfile.mkdtemp(prefix="tfpix2pix-profile-")
@@ -78,7 +80,7 @@ def main() -> None:
     tf.profiler.experimental.stop()
     totals = op_seconds(logdir)
     total = sum(totals.values())
-    print(f"{args.steps} steps at {args.size}x{args.size}, {args.precision}: {wall * 1000:.0f} ms/step wall under the profiler, "
+    print(f"{args.steps} steps at {args.size}x{args.size}, batch {args.batch_size}, {args.precision}: {wall * 1000:.0f} ms/step wall under the profiler, "
           f"{total / args.steps * 1000:.0f} ms/step of op time (summed over threads); trace in {logdir}\n")
     print("| op type | ms/step | share of op time |\n|---|---|---|")
     for op_type, seconds in totals.most_common(args.top):
