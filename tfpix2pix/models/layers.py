@@ -13,7 +13,8 @@ class InstanceNormalization(keras.layers.Layer):
     - inference (`training` false: exports, validation, sampling): one `tf.nn.moments` and a single
       fused multiply-add, scale = gamma / sqrt(var + eps), offset = beta - mean * scale. About twice
       as fast as GroupNormalization's reshape-based path on CPU; it exports to TFLite and ONNX as
-      plain mean/mul/add ops, and TensorFlow's oneDNN remapper fuses it in frozen SavedModels.
+      plain mean/mul/add ops, and TensorFlow's oneDNN remapper fuses it into one op in the frozen
+      bfloat16 SavedModel.
     - training: batch norm in training mode, one `FusedBatchNormV3` op forward and one gradient op
       backward, over the batch moved into channels ([N, H, W, C] -> [1, H, W, N x C]: at N = 1 that
       move is free). The same function; its forward and backward take 0.65-0.7x the time of the
