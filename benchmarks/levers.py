@@ -14,8 +14,9 @@ and reported as the ratio of medians (> 1 means the lever is faster):
 - `bf16-sizes`: mixed_bfloat16 against float32 train steps for models from the `tiny` preset's
   32 px x 8 filters to the paper's 256 x 64, in one process (the measurement behind
   `--precision auto`'s size rule, `train/resolve.py`); only telling on CPUs with AVX512_BF16 or AMX;
-- `norm`: the project's `InstanceNormalization` against `keras.layers.GroupNormalization(groups=-1)`
-  (the same function), forward + backward of one layer on a 128x128x128 activation;
+- `norm`: the project's `InstanceNormalization` in its inference form (moments) and its training
+  form (one fused batch-norm op) against `keras.layers.GroupNormalization(groups=-1)` (the same
+  function), forward + backward of one layer on a 128x128x128 activation;
 - `pipeline`: the `tf.data` input pipeline with a private thread pool, against the default;
 - `batch`: training at batch 4 (the paper's batch for edges2shoes, edges2handbags, night2day)
   against batch 1, per image: the speed column is the images/s ratio; `--precision mixed_bfloat16`
@@ -148,16 +149,19 @@ def norm(args) -> dict:
 
     x = tf.random.normal([1, 128, 128, 128])
     runs = {}
-    for name, layer in (("InstanceNormalization (default)", InstanceNormalization()),
-                        ("GroupNormalization(groups=-1)", keras.layers.GroupNormalization(groups=-1, epsilon=1e-5))):
+    for name, layer, training in (
+        ("InstanceNormalization, inference form (default)", InstanceNormalization(), False),
+        ("InstanceNormalization, training form", InstanceNormalization(), True),
+        ("GroupNormalization(groups=-1)", keras.layers.GroupNormalization(groups=-1, epsilon=1e-5), False),
+    ):
         layer.build(x.shape)
-        runs[name] = forward_backward(layer, x)
+        runs[name] = forward_backward(layer, x, training=training)
     repeats = 20
     batched = {name: (lambda run=run: [run() for _ in range(repeats)]) for name, run in runs.items()}
     return {name: [t / repeats for t in times] for name, times in alternating_seconds(batched, rounds=args.rounds).items()}
 
 
-def forward_backward(layer, x):
+def forward_backward(layer, x, *, training=False):
     """A call that runs `layer` forward and backward on `x` (a weighted sum's gradients) and waits for them."""
     import tensorflow as tf
 
@@ -165,7 +169,7 @@ def forward_backward(layer, x):
     def run(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = layer.call(x)
+            y = layer(x, training=training)
             # A weighted sum: the plain sum of a normalized tensor's squares does not depend on x.
             loss = tf.reduce_sum(y * tf.random.stateless_normal(tf.shape(y), seed=[0, 0]))
         return tape.gradient(loss, [x, *layer.trainable_variables])
