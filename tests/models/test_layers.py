@@ -23,13 +23,24 @@ def test_instance_norm_normalizes_each_image_and_channel_over_its_pixels():
 
 
 def _outputs_and_gradients(layer, images, training):
-    images = tf.constant(images)
     weights = tf.random.stateless_normal(images.shape, seed=[1, 2])  # A weighted sum: its gradients are not zero.
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        outputs = layer(images, training=training)
-        loss = tf.reduce_sum(tf.cast(outputs, tf.float32) * weights)
-    return [outputs, *tape.gradient(loss, [images, layer.gamma, layer.beta])]
+
+    # Traced for any shape, as a train step of unknown image size would be: the training form then
+    # runs whatever the size (the size rule is tested below).
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, images.shape[-1]])])
+    def run(images):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            outputs = layer(images, training=training)
+            loss = tf.reduce_sum(tf.cast(outputs, tf.float32) * weights)
+        return [outputs, *tape.gradient(loss, [images, layer.gamma, layer.beta])]
+
+    return run(tf.constant(images))
+
+
+def _op_types(layer, shape, training):
+    function = tf.function(lambda images: layer(images, training=training))
+    return {op.type for op in function.get_concrete_function(tf.TensorSpec(shape)).graph.get_operations()}
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -43,11 +54,19 @@ def test_instance_norm_trains_as_batch_norm_with_the_same_outputs_and_gradients(
     for got, want in zip(_outputs_and_gradients(layer, images, training=True), expected):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5, rtol=1e-5)
     # Training runs one fused op each way (the faster form); inference the moments form TFLite and ONNX take.
-    ops = {training: {op.type for op in tf.function(lambda x, t=training: layer(x, training=t))
-                      .get_concrete_function(tf.TensorSpec([None, None, None, 3])).graph.get_operations()}
-           for training in (True, False)}
-    assert "FusedBatchNormV3" in ops[True] and "Mean" not in ops[True]
-    assert "FusedBatchNormV3" not in ops[False] and "Mean" in ops[False]
+    trained = _op_types(layer, [None, None, None, 3], True)
+    assert "FusedBatchNormV3" in trained and "Mean" not in trained
+    assert "FusedBatchNormV3" not in _op_types(layer, [None, None, None, 3], False)
+
+
+def test_instance_norm_trains_small_activations_in_the_moments_form():
+    layer = InstanceNormalization()
+    layer.build((None, None, None, 32))
+    # 1x64x64x32 holds BATCH_NORM_FORM_MIN_VALUES values; one row fewer is under it.
+    assert "FusedBatchNormV3" in _op_types(layer, [1, 64, 64, 32], True)
+    assert "FusedBatchNormV3" in _op_types(layer, [2, 32, 64, 32], True)
+    small = _op_types(layer, [1, 63, 64, 32], True)
+    assert "FusedBatchNormV3" not in small and "Mean" in small
 
 
 def test_instance_norm_trains_in_bfloat16_close_to_its_float32_result():

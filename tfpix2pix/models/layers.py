@@ -1,7 +1,23 @@
 """Instance normalization: the paper's batch norm at batch size 1, at every batch size."""
 
+import math
+
 import keras
 import tensorflow as tf
+
+
+# Values in an activation from which its norm trains faster as batch norm: on 2 cores the fused
+# ops cost about 0.3 ms a call with their gradient, so 1x64x64x16 (65,536 values) is level with the
+# moments form and 1x64x64x64 takes 0.74x its time (docs/PERFORMANCE.md).
+BATCH_NORM_FORM_MIN_VALUES = 2**17
+
+
+def _batch_norm_form_pays(inputs) -> bool:
+    """Whether `inputs` is large enough for the batch-norm form; true when its size is not known."""
+    image = tuple(inputs.shape)[1:]
+    if None in image:
+        return True
+    return (tuple(inputs.shape)[0] or 1) * math.prod(image) >= BATCH_NORM_FORM_MIN_VALUES
 
 
 @keras.saving.register_keras_serializable(package="tfpix2pix")
@@ -18,7 +34,9 @@ class InstanceNormalization(keras.layers.Layer):
     - training: batch norm in training mode, one `FusedBatchNormV3` op forward and one gradient op
       backward, over the batch moved into channels ([N, H, W, C] -> [1, H, W, N x C]: at N = 1 that
       move is free). The same function; at batch 1 its forward and backward take 0.65-0.7x the
-      time of the moments form's in float32 and about half in bfloat16 (docs/PERFORMANCE.md).
+      time of the moments form's in float32 and about half in bfloat16 (docs/PERFORMANCE.md). Small
+      activations (under BATCH_NORM_FORM_MIN_VALUES) train in the moments form: the fused ops' fixed
+      cost is larger than their gain there.
 
     §3.3: the paper trains with batch norm at batch size 1, which is exactly this ("instance
     normalization"); unlike batch norm at larger batches it keeps each image independent of its
@@ -38,7 +56,7 @@ class InstanceNormalization(keras.layers.Layer):
         self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
 
     def call(self, inputs, training=None):
-        if training:
+        if training and _batch_norm_form_pays(inputs):
             return self._batch_norm_form(inputs)
         # Statistics in float32 even under a mixed precision policy: variance underflows in 16 bits.
         x = tf.cast(inputs, tf.float32)
