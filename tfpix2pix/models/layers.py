@@ -14,10 +14,10 @@ BATCH_NORM_FORM_MIN_VALUES = 2**17
 
 def _batch_norm_form_pays(inputs) -> bool:
     """Whether `inputs` is large enough for the batch-norm form; true when its size is not known."""
-    image = tuple(inputs.shape)[1:]
+    batch, *image = tuple(inputs.shape)
     if None in image:
         return True
-    return (tuple(inputs.shape)[0] or 1) * math.prod(image) >= BATCH_NORM_FORM_MIN_VALUES
+    return (batch or 1) * math.prod(image) >= BATCH_NORM_FORM_MIN_VALUES
 
 
 @keras.saving.register_keras_serializable(package="tfpix2pix")
