@@ -233,8 +233,8 @@ def kept(rounds: int, steps: int) -> None:
             twin = keras_layer(layer)
             twin.build(shape)
             twin.set_weights(layer.get_weights())
-            times = alternating_seconds({"keras": forward_backward(twin, inputs), "ours": forward_backward(layer, inputs)},
-                              rounds=3 * rounds)
+            times = alternating_seconds(
+                {"keras": forward_backward(twin, inputs), "ours": forward_backward(layer, inputs)}, rounds=3 * rounds)
             a, b = (statistics.median(times[name]) * 1000 for name in ("keras", "ours"))
             print(f"| {model.name.split('_')[0]} {layer.name} | {'x'.join(map(str, shape[1:]))} | {a:.1f} | {b:.1f} "
                   f"| {a / b:.2f}x |", flush=True)
