@@ -17,14 +17,19 @@ and reported as the ratio of medians (> 1 means the lever is faster):
 - `norm`: the project's `InstanceNormalization` in its inference form (moments) and its training
   form (one fused batch-norm op) against `keras.layers.GroupNormalization(groups=-1)` (the same
   function), forward + backward of one layer on a 128x128x128 activation;
+- `norm-step`: the whole train step with that training form where it pays (the default, its size
+  rule `BATCH_NORM_FORM_MIN_VALUES`) against the moments form in every layer, in one process, in
+  `--precision`;
 - `pipeline`: the `tf.data` input pipeline with a private thread pool, against the default;
 - `batch`: training at batch 4 (the paper's batch for edges2shoes, edges2handbags, night2day)
-  against batch 1, per image: the speed column is the images/s ratio; `--precision mixed_bfloat16`
-  times both in bfloat16 (the other levers always run float32).
+  against batch 1, per image: the speed column is the images/s ratio.
+
+`--precision mixed_bfloat16` runs `batch` and `norm-step` in bfloat16; the other levers always run float32.
 
     python benchmarks/levers.py                      # all levers, 256x256, batch 1, instance norm
     python benchmarks/levers.py --lever merge-d --size 128 --rounds 3
     python benchmarks/levers.py --lever batch --precision mixed_bfloat16 --rounds 3 --steps 2
+    python benchmarks/levers.py --lever norm-step --precision mixed_bfloat16 --rounds 5
 
 Channel order is not a lever on CPU: TensorFlow's CPU Conv2D takes only NHWC ("The Conv2D op
 currently only supports the NHWC tensor format on the CPU").
@@ -42,7 +47,7 @@ import time
 
 from tfpix2pix.evaluate.timing import alternating_seconds
 
-LEVERS = ("merge-d", "threads", "onednn", "fpmath", "bf16-sizes", "norm", "pipeline", "batch")
+LEVERS = ("merge-d", "threads", "onednn", "fpmath", "bf16-sizes", "norm", "norm-step", "pipeline", "batch")
 THREAD_SETTINGS = ("0,0", "2,1", "1,1", "2,2")  # intra,inter; 0 = TensorFlow's choice (the default)
 
 
@@ -134,8 +139,7 @@ def bf16_sizes(args) -> dict:
             with precision.policy(policy):
                 trainer = bench.build_trainer(config)
             name = f"{size} px x {filters} filters, {policy}" + (" (default)" if policy == "float32" else "")
-            runs[name] = bench.steps_function(trainer, image_size=size,
-                                                                                    steps=steps)
+            runs[name] = bench.steps_function(trainer, image_size=size, steps=steps)
         times.update({name: [t / steps for t in seconds]
                       for name, seconds in alternating_seconds(runs, rounds=args.rounds).items()})
     return times
@@ -159,6 +163,27 @@ def norm(args) -> dict:
     repeats = 20
     batched = {name: (lambda run=run: [run() for _ in range(repeats)]) for name, run in runs.items()}
     return {name: [t / repeats for t in times] for name, times in alternating_seconds(batched, rounds=args.rounds).items()}
+
+
+def norm_step(args) -> dict:
+    """The train step with instance norm's training form where it pays (the default), and in the moments form only."""
+    from tfpix2pix.evaluate import bench
+    from tfpix2pix.models import layers, precision
+
+    runs, default_rule = {}, layers.BATCH_NORM_FORM_MIN_VALUES
+    for name, rule in (("training form where it pays (default)", default_rule),
+                       ("moments form in every layer", float("inf"))):
+        config = bench.bench_config(image_size=args.size, norm="instance", precision=args.precision)
+        with precision.policy(args.precision):
+            trainer = bench.build_trainer(config)
+        run = bench.steps_function(trainer, image_size=args.size, steps=args.steps)
+        layers.BATCH_NORM_FORM_MIN_VALUES = rule  # read when the step is traced, by its first call
+        try:
+            run()
+        finally:
+            layers.BATCH_NORM_FORM_MIN_VALUES = default_rule
+        runs[name] = run
+    return {name: [t / args.steps for t in times] for name, times in alternating_seconds(runs, rounds=args.rounds).items()}
 
 
 def forward_backward(layer, x, *, training=False):
@@ -247,8 +272,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="train steps per timing (default 3)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are quoted (default 5)")
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32",
-                        help="precision policy of the batch lever's steps (default float32; the other levers "
-                             "always run float32)")
+                        help="precision policy of the batch and norm-step levers' steps (default float32; "
+                             "the other levers always run float32)")
     parser.add_argument("--child-threads", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_threads:
@@ -256,8 +281,9 @@ def main() -> None:
         return
     measures = {"merge-d": (merge_d, "ms/step"), "threads": (threads, "ms/step"), "onednn": (onednn, "ms/step"),
                 "fpmath": (fpmath, "ms/step"), "bf16-sizes": (bf16_sizes, "ms/step"),
-                "norm": (norm, "ms/call"), "pipeline": (pipeline, "ms/image"), "batch": (batch, "ms/image")}
-    print(f"levers at {args.size}x{args.size}, batch 1, instance norm, float32 (the batch lever {args.precision}); "
+                "norm": (norm, "ms/call"), "norm-step": (norm_step, "ms/step"), "pipeline": (pipeline, "ms/image"),
+                "batch": (batch, "ms/image")}
+    print(f"levers at {args.size}x{args.size}, batch 1, instance norm, float32 (batch and norm-step {args.precision}); "
           f"{args.rounds} rounds; "
           f"load average before: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}\n", flush=True)
     for lever in args.lever or LEVERS:
