@@ -246,6 +246,7 @@ def kept(rounds: int, steps: int) -> None:
                     ours, _without(generator, (MatmulGradientConv2D, BlockGradientConv2D)), fifth_discriminator),
                 "all but the block kernel gradients (the fifth session's models)": _trainer(
                     ours, _without(generator, BlockGradientConv2D), fifth_discriminator),
+                "all but D's stride-1 layers": _trainer(ours, generator, _without(discriminator, ForwardGradientConv2D)),
                 "the models' layers (default)": ours}
     runs = {name: bench.steps_function(built, image_size=256, steps=steps) for name, built in trainers.items()}
     print()
