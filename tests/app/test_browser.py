@@ -68,10 +68,16 @@ def screenshot(driver, name) -> bytes:
     return picture
 
 
-def stroke(driver, element, points):
-    """Pointer down at the first point (offsets from the element's centre), through the others, up."""
-    moves = [{"type": "pointerMove", "duration": 250, "origin": {ELEMENT: element}, "x": x, "y": y} for x, y in points]
-    actions = [moves[0], {"type": "pointerDown", "button": 0}, *moves[1:], {"type": "pointerUp", "button": 0}]
+def strokes(driver, element, lines):
+    """For each line of points (offsets from the element's centre): pointer down at its first, through the others, up.
+
+    One WebDriver action chain for all of them: a chain per stroke cost about 0.25 s more a stroke.
+    """
+    actions = []
+    for points in lines:
+        moves = [{"type": "pointerMove", "duration": 50, "origin": {ELEMENT: element}, "x": x, "y": y}
+                 for x, y in points]
+        actions += [moves[0], {"type": "pointerDown", "button": 0}, *moves[1:], {"type": "pointerUp", "button": 0}]
     driver.session_call("POST", "/actions", {"actions": [
         {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}]})
     driver.session_call("DELETE", "/actions")
@@ -102,17 +108,13 @@ def draw_facade(driver, canvas):
     Offsets are CSS pixels from the canvas element's centre; the 256 px label map shows about 290 px wide.
     """
     pick_color(driver, 1)
-    for y in range(-105, 125, 10):
-        stroke(driver, canvas, [(-95, y), (95, y)])
+    strokes(driver, canvas, [[(-95, y), (95, y)] for y in range(-105, 125, 10)])
     pick_color(driver, 4)
-    stroke(driver, canvas, [(-100, -112), (100, -112)])
+    strokes(driver, canvas, [[(-100, -112), (100, -112)]])
     pick_color(driver, 2)
-    for y in (-80, -30, 20):
-        for x in (-70, -25, 20, 65):
-            stroke(driver, canvas, [(x, y), (x, y + 22)])
+    strokes(driver, canvas, [[(x, y), (x, y + 22)] for y in (-80, -30, 20) for x in (-70, -25, 20, 65)])
     pick_color(driver, 3)
-    for x in (-8, 0, 8):
-        stroke(driver, canvas, [(x, 75), (x, 118)])
+    strokes(driver, canvas, [[(x, 75), (x, 118)] for x in (-8, 0, 8)])
 
 
 def settled_output(driver, css, *, differs_from=None, timeout=90.0):

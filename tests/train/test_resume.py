@@ -6,6 +6,7 @@ Every test drives the real command line in a subprocess and kills it for real.
 import os
 import random
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,6 +59,22 @@ def wait_for(condition, process, timeout=240):
         time.sleep(0.005)
 
 
+@pytest.fixture(scope="module")
+def six_steps(tmp_path_factory):
+    """A finished 6-step tiny run with checkpoints at steps 3 and 6, trained once for this file."""
+    workdir = tmp_path_factory.mktemp("six-steps") / "run"
+    run_cli("train", "--preset", "tiny", "--steps", 6, "--set", "train.save_every=3", "--workdir", workdir, check=True)
+    return workdir
+
+
+@pytest.fixture
+def run_copy(six_steps, tmp_path):
+    """This test's own copy of the 6-step run, free to damage."""
+    workdir = tmp_path / "run"
+    shutil.copytree(six_steps, workdir)
+    return workdir
+
+
 def test_sigkill_after_a_checkpoint_then_resume_is_bitwise_identical(tmp_path):
     common = [*SLOW_TINY, "--steps", 40, "--deterministic", "--seed", 5, "--set", "train.save_every=5"]
     straight = tmp_path / "straight"
@@ -105,9 +122,8 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tmp_path):
     assert "done: step 9/9" in resumed.stdout
 
 
-def test_damaged_latest_checkpoint_falls_back_to_the_previous(tmp_path):
-    workdir = tmp_path / "run"
-    run_cli("train", "--preset", "tiny", "--steps", 6, "--set", "train.save_every=3", "--workdir", workdir, check=True)
+def test_damaged_latest_checkpoint_falls_back_to_the_previous(run_copy):
+    workdir = run_copy
     data_file = workdir / "checkpoints" / "ckpt-6.data-00000-of-00001"
     data_file.write_bytes(data_file.read_bytes()[:1000])  # truncated
     warnings = []
@@ -118,49 +134,46 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous(tmp_path):
     assert "at step 3" in resumed.stdout and "done: step 9/9" in resumed.stdout
 
 
-def test_no_loadable_checkpoint_is_one_clear_error_and_nothing_changes(tmp_path, capsys):
-    workdir = tmp_path / "run"
-    run_cli("train", "--preset", "tiny", "--steps", 2, "--set", "train.save_every=1", "--workdir", workdir, check=True)
+def test_no_loadable_checkpoint_is_one_clear_error_and_nothing_changes(run_copy, capsys):
+    workdir = run_copy
     for data_file in (workdir / "checkpoints").glob("ckpt-*.data-*"):
         data_file.write_bytes(b"")
     before = {path.name: path.read_bytes() for path in (workdir / "checkpoints").iterdir() if path.is_file()}
-    for argv in (["test", "--workdir", str(workdir)], ["train", "--steps", "4", "--workdir", str(workdir)]):
+    for argv in (["test", "--workdir", str(workdir)], ["train", "--steps", "9", "--workdir", str(workdir)]):
         assert cli.main(argv) == 2
         error = capsys.readouterr().err
-        assert f"no checkpoint in {workdir / 'checkpoints'} can be restored (tried ckpt-1, ckpt-2)" in error
+        assert f"no checkpoint in {workdir / 'checkpoints'} can be restored (tried ckpt-3, ckpt-6)" in error
         assert "Traceback" not in error
     assert {path.name: path.read_bytes() for path in (workdir / "checkpoints").iterdir() if path.is_file()} == before
 
 
-def test_full_disk_stops_with_a_clear_error_and_no_partial_latest(tmp_path):
-    workdir = tmp_path / "run"
-    run_cli("train", "--preset", "tiny", "--steps", 3, "--set", "train.save_every=3", "--workdir", workdir, check=True)
+def test_full_disk_stops_with_a_clear_error_and_no_partial_latest(run_copy):
+    workdir = run_copy
     before = (workdir / "checkpoints" / "checkpoint").read_text()
 
     def limit_file_size():  # files cannot grow past 64 KiB: the next checkpoint cannot be written
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
     result = subprocess.run(
-        [sys.executable, "-m", "tfpix2pix", "train", "--steps", "6", "--set", "train.save_every=3",
+        [sys.executable, "-m", "tfpix2pix", "train", "--steps", "9", "--set", "train.save_every=3",
          "--workdir", str(workdir)],
         capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert str(workdir / "checkpoints") in result.stderr and "step 6" in result.stderr
+    assert str(workdir / "checkpoints") in result.stderr and "step 9" in result.stderr
     assert (workdir / "checkpoints" / "checkpoint").read_text() == before
     tf.train.load_checkpoint(tf.train.latest_checkpoint(str(workdir / "checkpoints")))
 
 
-def test_a_really_full_filesystem_stops_with_a_clear_error_and_no_partial_latest(tmp_path):
+def test_a_really_full_filesystem_stops_with_a_clear_error_and_no_partial_latest(six_steps, tmp_path):
     """ENOSPC for real: the work dir on a tmpfs with room for half of the next checkpoint."""
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a tmpfs (CI has it)")
-    source = tmp_path / "run"
-    run_cli("train", "--preset", "tiny", "--steps", 3, "--set", "train.save_every=3", "--workdir", source, check=True)
+    source = six_steps
     used = sum(path.stat().st_size for path in source.rglob("*") if path.is_file())
-    checkpoint_size = sum(path.stat().st_size for path in (source / "checkpoints").glob("ckpt-3.*"))
+    checkpoint_size = sum(path.stat().st_size for path in (source / "checkpoints").glob("ckpt-6.*"))
     size = used + checkpoint_size // 2 + 64 * 1024  # a little for directories and the log's next events
     mount = tmp_path / "small-disk"
     mount.mkdir()
@@ -172,10 +185,10 @@ def test_a_really_full_filesystem_stops_with_a_clear_error_and_no_partial_latest
         workdir = mount / "run"
         subprocess.run(["cp", "-a", str(source), str(workdir)], check=True)
         before = (workdir / "checkpoints" / "checkpoint").read_text()
-        result = run_cli("train", "--steps", 6, "--set", "train.save_every=3", "--workdir", workdir)
+        result = run_cli("train", "--steps", 9, "--set", "train.save_every=3", "--workdir", workdir)
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr
-        assert str(workdir / "checkpoints") in result.stderr and "step 6" in result.stderr, result.stderr
+        assert str(workdir / "checkpoints") in result.stderr and "step 9" in result.stderr, result.stderr
         assert "No space left on device" in result.stderr, result.stderr
         assert (workdir / "checkpoints" / "checkpoint").read_text() == before
         tf.train.load_checkpoint(tf.train.latest_checkpoint(str(workdir / "checkpoints")))
@@ -191,17 +204,16 @@ def test_unwritable_workdir_is_a_usage_error(tmp_path):
     assert str(blocker / "run") in result.stderr
 
 
-def test_non_finite_loss_stops_naming_the_step_and_part(tmp_path):
-    workdir = tmp_path / "run"
-    run_cli("train", "--preset", "tiny", "--steps", 3, "--set", "train.save_every=3", "--workdir", workdir, check=True)
+def test_non_finite_loss_stops_naming_the_step_and_part(run_copy):
+    workdir = run_copy
     checkpoint = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
     before = generator_weights(workdir)
     # Inject divergence: resume with an absurd learning rate; the first update overflows.
-    result = run_cli("train", "--steps", 6, "--workdir", workdir, "--set", "train.learning_rate=1e38",
+    result = run_cli("train", "--steps", 9, "--workdir", workdir, "--set", "train.learning_rate=1e38",
                      "--set", "train.save_every=1")
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert "non-finite loss" in result.stderr and "at step 4" in result.stderr and "g_total=nan" in result.stderr
+    assert "non-finite loss" in result.stderr and "at step 7" in result.stderr and "g_total=nan" in result.stderr
     assert tf.train.latest_checkpoint(str(workdir / "checkpoints")) == checkpoint
     for name, value in generator_weights(workdir).items():
         np.testing.assert_array_equal(value, before[name])
@@ -210,7 +222,7 @@ def test_non_finite_loss_stops_naming_the_step_and_part(tmp_path):
 def test_a_second_train_is_refused_naming_the_first_while_readers_work_and_kill_9_frees_the_lock(tmp_path):
     workdir = tmp_path / "run"
     first = start_training(*SLOW_TINY, "--steps", 400, "--set", "train.save_every=5", "--workdir", workdir)
-    wait_for(lambda: (workdir / "checkpoints" / "ckpt-10.index").exists(), first)
+    wait_for(lambda: (workdir / "checkpoints" / "ckpt-5.index").exists(), first)
     config_before = (workdir / "config.json").read_bytes()
     second = run_cli("train", "--steps", 400, "--workdir", workdir)
     assert second.returncode == 2, second.stderr

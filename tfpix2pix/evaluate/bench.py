@@ -147,10 +147,12 @@ def measure_pipeline(*, image_size: int, load_size: int, repeats: int = 3) -> fl
     return len(files) / median_seconds(one_epoch, repeats=repeats)
 
 
-def exported_latencies(generator, bfloat16_generator, *, image_size: int, repeats: int) -> dict:
+def exported_latencies(generator, bfloat16_generator, *, image_size: int, repeats: int,
+                       fresh_process: bool = True) -> dict:
     """ms per image of the SavedModel `translate` signature (float32 and bfloat16, as `export --bf16` writes
     it), the TFLite fp32, fp16 and int8 files and, when tf2onnx, onnx and onnxruntime are installed, the
-    ONNX file under ONNX Runtime."""
+    ONNX file under ONNX Runtime. `fresh_process=False` times the SavedModels in this process (a smoke
+    test's shortcut: a fresh process costs a TensorFlow start-up, seconds, and only matters to figures)."""
     image = np.random.default_rng(0).uniform(-1, 1, [1, image_size, image_size, 3]).astype(np.float32)
     latencies = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -158,7 +160,8 @@ def exported_latencies(generator, bfloat16_generator, *, image_size: int, repeat
             version_dir = os.path.join(folder, key, "1")
             savedmodel.save(model, version_dir, multiple=image_size, warmup_image_size=image_size)
             # In a process of its own, as TF Serving runs it: this one trained the same layers.
-            latencies[key] = in_fresh_process(saved_model_ms, version_dir, image, repeats)
+            latencies[key] = (in_fresh_process(saved_model_ms, version_dir, image, repeats) if fresh_process
+                              else saved_model_ms(version_dir, image, repeats))
     representative = [image] + [np.random.default_rng(seed).uniform(-1, 1, image.shape).astype(np.float32)
                                 for seed in range(1, 4)]
     for variant in ("fp32", "fp16", "int8"):
@@ -215,7 +218,7 @@ def run(
                                                                                       "float32")
     results["infer_ms"].update(exported_latencies(
         exported, precision_lib.rebuilt(default_generator, config, "bfloat16"), image_size=image_size,
-        repeats=3 if quick else 10))
+        repeats=3 if quick else 10, fresh_process=not quick))
     log("measuring the input pipeline ...")
     results["pipeline_img_per_s"] = measure_pipeline(image_size=image_size, load_size=load_size, repeats=repeats)
     peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

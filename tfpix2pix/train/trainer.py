@@ -55,8 +55,10 @@ class Trainer:
         if merge_discriminator_passes and not per_example_normalization(discriminator):
             raise ValueError("merge_discriminator_passes needs a discriminator without batch normalization")
         self.merge_discriminator_passes = merge_discriminator_passes
-        self._replica_step = tf.function(self._replica_step_eager, jit_compile=jit_compile)
-        self.train_step = tf.function(self._distributed_step)
+        # No tensor-dependent Python control flow in the step (`health` is a Python bool), so no
+        # AutoGraph: tracing skips its source conversion, about 0.5 s off every run's start.
+        self._replica_step = tf.function(self._replica_step_eager, jit_compile=jit_compile, autograph=False)
+        self.train_step = tf.function(self._distributed_step, autograph=False)
 
     def build_optimizers(self) -> None:
         """Creates the optimizers' slot variables now, so a checkpoint restores into them exactly."""
