@@ -29,7 +29,7 @@ browser:
 	fi
 
 # pytest exits 5 when it collects no tests: reported, not a failure. Two pytest-xdist workers, a
-# test file each at a time (module fixtures train once per file): about 11 minutes on 2 cores.
+# test file each at a time (module fixtures train once per file): about 9 minutes on 2 cores.
 TEST_WORKERS ?= 2
 test: venv browser
 	@$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests; status=$$?; \
