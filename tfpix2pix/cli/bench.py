@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
                         help="precision policy of the timed train step: float32 (default), mixed_float16 (GPUs), "
                         "mixed_bfloat16 (CPUs with AVX512_BF16 or AMX; emulated and slow elsewhere)")
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
-    parser.add_argument("--quick", action="store_true", help="tiny model, few repeats, SavedModels timed in this process: a smoke test, not a measurement")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny model, few repeats, SavedModels timed in this process: a smoke test, not a measurement")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.set_defaults(handler=run_bench)
 

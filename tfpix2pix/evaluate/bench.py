@@ -159,7 +159,8 @@ def exported_latencies(generator, bfloat16_generator, *, image_size: int, repeat
         for key, model in (("saved_model", generator), ("saved_model_bf16", bfloat16_generator)):
             version_dir = os.path.join(folder, key, "1")
             savedmodel.save(model, version_dir, multiple=image_size, warmup_image_size=image_size)
-            # In a process of its own, as TF Serving runs it: this one trained the same layers.
+            # In a process of its own, as TF Serving runs it: this one trained the same layers. A smoke
+            # test skips that start-up.
             latencies[key] = (in_fresh_process(saved_model_ms, version_dir, image, repeats) if fresh_process
                               else saved_model_ms(version_dir, image, repeats))
     representative = [image] + [np.random.default_rng(seed).uniform(-1, 1, image.shape).astype(np.float32)
